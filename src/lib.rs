@@ -7,24 +7,24 @@
 //! -> [`similarity`] (section 5) -> [`refine`] (section 6), with [`metrics`] (section 7) and
 //! [`manifest`] / [`registry`] (section 8). [`pipeline`] runs them in order.
 
-// pub mod cam;
-// pub mod classifier;
+pub mod cam;
+pub mod classifier;
 // pub mod colormap;
 pub mod ela;
 pub mod error;
 // pub mod eval;
 pub mod imageio;
-// pub mod manifest;
-// pub mod metrics;
+pub mod manifest;
+pub mod metrics;
 pub mod npy;
 // pub mod output;
-// pub mod pipeline;
+pub mod pipeline;
 pub mod raster;
-// pub mod refine;
-// pub mod registry;
-// pub mod runtime;
-// pub mod segment;
-// pub mod similarity;
+pub mod refine;
+pub mod registry;
+pub mod runtime;
+pub mod segment;
+pub mod similarity;
 
 pub use error::{EngineError, Result};
 

@@ -1,0 +1,383 @@
+//! One image through the method, stage after stage. Each stage is a function a test (or the
+//! app's worker) can call alone; [`Engine::analyze`] runs them in order with progress and
+//! cancellation.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::cam::{geometric_mean, grad_cam};
+use crate::classifier::{Classifier, VariantInfo};
+use crate::ela::{SignedEla, signed_ela};
+use crate::error::{EngineError, Result};
+use crate::imageio::{ImageInfo, LoadedImage, load_image};
+use crate::manifest::Role;
+use crate::raster::{Map, resize_area, working_size};
+use crate::refine::{Likelihoods, refine};
+use crate::registry::Registry;
+use crate::runtime::ProviderChoice;
+use crate::segment::felzenszwalb::{self, FelzenszwalbParams};
+use crate::segment::semantic::SemanticSegmenter;
+use crate::segment::{MaskRule, Segmentation};
+use crate::similarity::{SimilarityVariant, best_mask};
+
+/// Every parameter of an analysis; stored in each report so that it can be re-run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnalysisParams {
+    /// Classifier variants (manifest names); empty = every classifier in the manifest that is installed,
+    /// trained models preferred over stand-ins.
+    pub classifiers: Vec<String>,
+    /// Segmenters: manifest names of segmentation models, or "felzenszwalb"; empty = all available.
+    pub segmenters: Vec<String>,
+    /// Longest side of the working resolution at which maps and masks are computed.
+    pub working_max_side: u32,
+    pub mask_rule: MaskRule,
+    pub similarity: SimilarityVariant,
+    pub felzenszwalb: FelzenszwalbParams,
+    /// Box radius (working pixels) of the plain-ELA map.
+    pub ela_box_radius: usize,
+    pub provider: ProviderChoice,
+    /// Threads per ONNX Runtime session (0 = ONNX Runtime's default).
+    pub threads: usize,
+}
+
+impl Default for AnalysisParams {
+    fn default() -> Self {
+        Self {
+            classifiers: Vec::new(),
+            segmenters: Vec::new(),
+            working_max_side: 512,
+            mask_rule: MaskRule::default(),
+            similarity: SimilarityVariant::default(),
+            felzenszwalb: FelzenszwalbParams::default(),
+            ela_box_radius: 2,
+            provider: ProviderChoice::Auto,
+            threads: 0,
+        }
+    }
+}
+
+/// A segmenter ready to run.
+pub enum SegmenterHandle {
+    Felzenszwalb(FelzenszwalbParams),
+    Semantic(Box<SemanticSegmenter>),
+}
+
+impl SegmenterHandle {
+    pub fn name(&self) -> &str {
+        match self {
+            SegmenterHandle::Felzenszwalb(_) => felzenszwalb::NAME,
+            SegmenterHandle::Semantic(s) => s.name(),
+        }
+    }
+
+    pub fn segment(&mut self, working_rgb: &RgbImage, rule: &MaskRule) -> Result<Segmentation> {
+        match self {
+            SegmenterHandle::Felzenszwalb(p) => Ok(felzenszwalb::segment(
+                working_rgb.as_raw(),
+                working_rgb.width() as usize,
+                working_rgb.height() as usize,
+                p,
+                rule,
+            )),
+            SegmenterHandle::Semantic(s) => s.segment(working_rgb, rule),
+        }
+    }
+}
+
+/// A model the engine could not open; the rest still works.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Unavailable {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Everything loaded once and reused across images.
+pub struct Engine {
+    pub params: AnalysisParams,
+    pub classifier: Classifier,
+    pub segmenters: Vec<SegmenterHandle>,
+    /// Segmenters that were asked for (or found in the manifest) but could not be opened.
+    pub unavailable: Vec<Unavailable>,
+    /// sha256 of every segmentation model opened.
+    pub segmenter_models: Vec<(String, String)>,
+}
+
+/// The image at the working resolution and its error levels.
+pub struct Prepared {
+    pub image: LoadedImage,
+    pub working: RgbImage,
+    pub ela: BTreeMap<u8, SignedEla>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VariantResult {
+    pub info: VariantInfo,
+    pub logit: f32,
+    pub probability: f32,
+    /// `A_i` at the working resolution.
+    pub cam: Map,
+}
+
+/// A segmenter's regions scored against the fused map, and the refinement by the chosen one.
+#[derive(Debug, Clone)]
+pub struct SegmenterResult {
+    pub segmentation: Segmentation,
+    pub similarity: SimilarityVariant,
+    /// `S` per region, in region order.
+    pub scores: Vec<f32>,
+    /// The evidence mask: argmax of `scores` unless the analyst picked another.
+    pub chosen: Option<usize>,
+    pub refined: Option<Map>,
+    pub likelihoods: Option<Likelihoods>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageTime {
+    pub stage: String,
+    pub ms: f64,
+}
+
+pub struct Analysis {
+    pub image: ImageInfo,
+    pub input_path: std::path::PathBuf,
+    pub working: RgbImage,
+    /// Plain |ELA| map (box-smoothed, normalised) at the working resolution.
+    pub ela_map: Map,
+    pub variants: Vec<VariantResult>,
+    /// `A`, the geometric mean of the `A_i`.
+    pub fused: Map,
+    pub segmenters: Vec<SegmenterResult>,
+    pub segmenter_errors: Vec<Unavailable>,
+    pub timings: Vec<StageTime>,
+    pub provider: String,
+}
+
+/// Progress of an analysis, for the CLI's stderr and the app's stage list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    Started { stage: String, index: usize, total: usize },
+    Finished { stage: String, ms: f64 },
+}
+
+/// Score every region and refine with the best one (or `chosen`, when the analyst picked it).
+pub fn score_and_refine(segmentation: Segmentation, fused: &Map, similarity: SimilarityVariant, chosen: Option<usize>) -> SegmenterResult {
+    let scores: Vec<f32> = segmentation.regions.iter().map(|r| r.similarity(fused, similarity)).collect();
+    let chosen = chosen.filter(|&i| i < scores.len()).or_else(|| best_mask(&scores));
+    let (refined, likelihoods) = match chosen {
+        Some(i) => {
+            let (h, l) = refine(fused, &segmentation.regions[i].mask);
+            (Some(h), Some(l))
+        }
+        None => (None, None),
+    };
+    SegmenterResult { segmentation, similarity, scores, chosen, refined, likelihoods }
+}
+
+impl SegmenterResult {
+    /// Re-score with another similarity variant, or another evidence mask, without re-running models.
+    pub fn rescore(&mut self, fused: &Map, similarity: SimilarityVariant, chosen: Option<usize>) {
+        let seg = std::mem::replace(&mut self.segmentation, Segmentation { segmenter: String::new(), regions: Vec::new(), dropped_small: 0 });
+        *self = score_and_refine(seg, fused, similarity, chosen);
+    }
+}
+
+impl Engine {
+    /// Open the classifier variants and segmenters named by `params` (or all that are installed).
+    /// A classifier is required; a segmenter that cannot be opened is listed in `unavailable`.
+    pub fn open(registry: &Registry, params: AnalysisParams) -> Result<Engine> {
+        let classifier_names: Vec<String> = if params.classifiers.is_empty() {
+            default_classifiers(registry)?
+        } else {
+            params.classifiers.clone()
+        };
+        let resolved = classifier_names.iter().map(|n| registry.resolve(n)).collect::<Result<Vec<_>>>()?;
+        let classifier = Classifier::open(&resolved, params.provider, params.threads)?;
+
+        let segmenter_names: Vec<String> = if params.segmenters.is_empty() {
+            registry
+                .manifest
+                .by_role(Role::SemanticSegmenter)
+                .filter(|e| !e.status.contains("test"))
+                .map(|e| e.name.clone())
+                .chain(std::iter::once(felzenszwalb::NAME.to_string()))
+                .collect()
+        } else {
+            params.segmenters.clone()
+        };
+        let mut segmenters = Vec::new();
+        let mut unavailable = Vec::new();
+        let mut segmenter_models = Vec::new();
+        for name in &segmenter_names {
+            if name == felzenszwalb::NAME {
+                segmenters.push(SegmenterHandle::Felzenszwalb(params.felzenszwalb));
+                continue;
+            }
+            let opened = registry
+                .resolve(name)
+                .and_then(|m| SemanticSegmenter::open(&m, params.provider, params.threads));
+            match opened {
+                Ok(s) => {
+                    segmenter_models.push((s.name().to_string(), s.sha256.clone()));
+                    segmenters.push(SegmenterHandle::Semantic(Box::new(s)));
+                }
+                // Explicitly requested segmenters must work; defaults may be absent.
+                Err(e) if !params.segmenters.is_empty() => return Err(e),
+                Err(e) => unavailable.push(Unavailable { name: name.clone(), reason: e.to_string() }),
+            }
+        }
+        Ok(Engine { params, classifier, segmenters, unavailable, segmenter_models })
+    }
+
+    pub fn load(&self, path: &Path) -> Result<LoadedImage> {
+        load_image(path)
+    }
+
+    /// Working-resolution image and the error levels each classifier setting needs.
+    pub fn prepare(&self, image: LoadedImage) -> Result<Prepared> {
+        let (w, h) = working_size(image.info.width, image.info.height, self.params.working_max_side);
+        let working = downscale_rgb(&image.rgb, w, h);
+        let mut ela = BTreeMap::new();
+        for p in self.classifier.ela_settings() {
+            if let std::collections::btree_map::Entry::Vacant(slot) = ela.entry(p.quality) {
+                slot.insert(signed_ela(&image.rgb, p.quality)?);
+            }
+        }
+        Ok(Prepared { image, working, ela })
+    }
+
+    /// Probabilities and `A_i` per variant, and the fused `A`.
+    pub fn classify(&mut self, prepared: &Prepared) -> Result<(Vec<VariantResult>, Map)> {
+        let (w, h) = (prepared.working.width() as usize, prepared.working.height() as usize);
+        let infos = self.classifier.infos();
+        let outputs = self.classifier.run(&prepared.ela)?;
+        let variants: Vec<VariantResult> = outputs
+            .into_iter()
+            .map(|o| {
+                let info = infos.iter().find(|i| i.model == o.model).cloned().ok_or_else(|| EngineError::Other(format!("no info for {}", o.model)))?;
+                let cam = grad_cam(&o.features, o.channels, o.feature_h, o.feature_w, &o.alpha, w, h);
+                Ok(VariantResult { info, logit: o.logit, probability: o.probability, cam })
+            })
+            .collect::<Result<_>>()?;
+        let maps: Vec<&Map> = variants.iter().map(|v| &v.cam).collect();
+        let fused = geometric_mean(&maps).ok_or_else(|| EngineError::Other("CAM sizes differ".into()))?;
+        Ok((variants, fused))
+    }
+
+    /// The whole method on one image.
+    pub fn analyze(&mut self, path: &Path, cancel: &AtomicBool, progress: &mut dyn FnMut(Progress)) -> Result<Analysis> {
+        let total = 4 + self.segmenters.len();
+        let mut timings = Vec::new();
+        let mut index = 0;
+        let mut stage = |name: &str, timings: &mut Vec<StageTime>, progress: &mut dyn FnMut(Progress)| -> Result<Instant> {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(EngineError::Cancelled);
+            }
+            index += 1;
+            progress(Progress::Started { stage: name.to_string(), index, total });
+            let _ = timings;
+            Ok(Instant::now())
+        };
+        let done = |name: &str, t0: Instant, timings: &mut Vec<StageTime>, progress: &mut dyn FnMut(Progress)| {
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            timings.push(StageTime { stage: name.to_string(), ms });
+            progress(Progress::Finished { stage: name.to_string(), ms });
+        };
+
+        let t = stage("load", &mut timings, progress)?;
+        let image = self.load(path)?;
+        done("load", t, &mut timings, progress);
+
+        let t = stage("ela", &mut timings, progress)?;
+        let prepared = self.prepare(image)?;
+        let (w, h) = (prepared.working.width() as usize, prepared.working.height() as usize);
+        let ela_map = prepared
+            .ela
+            .values()
+            .next()
+            .map(|e| e.abs_map(w, h, self.params.ela_box_radius))
+            .unwrap_or_else(|| Map::filled(w, h, 0.0));
+        done("ela", t, &mut timings, progress);
+
+        let t = stage("classify", &mut timings, progress)?;
+        let (variants, fused) = self.classify(&prepared)?;
+        done("classify", t, &mut timings, progress);
+
+        let mut segmenters = Vec::new();
+        let mut segmenter_errors = Vec::new();
+        let rule = self.params.mask_rule;
+        let similarity = self.params.similarity;
+        for s in &mut self.segmenters {
+            let name = format!("segment:{}", s.name());
+            let t = stage(&name, &mut timings, progress)?;
+            match s.segment(&prepared.working, &rule) {
+                Ok(seg) => {
+                    done(&name, t, &mut timings, progress);
+                    let name = format!("similarity+refine:{}", s.name());
+                    let t = Instant::now();
+                    segmenters.push(score_and_refine(seg, &fused, similarity, None));
+                    done(&name, t, &mut timings, progress);
+                }
+                Err(e) => segmenter_errors.push(Unavailable { name: s.name().to_string(), reason: e.to_string() }),
+            }
+        }
+        let _ = stage("done", &mut timings, progress)?;
+        let Prepared { image, working, .. } = prepared;
+        Ok(Analysis {
+            image: image.info,
+            input_path: image.path,
+            working,
+            ela_map,
+            variants,
+            fused,
+            segmenters,
+            segmenter_errors,
+            timings,
+            provider: self.classifier.provider(),
+        })
+    }
+}
+
+/// The installed classifier variants: trained ones if any are installed, else the stand-in.
+pub fn default_classifiers(registry: &Registry) -> Result<Vec<String>> {
+    let all: Vec<_> = registry.manifest.by_role(Role::Classifier).filter(|e| !e.status.contains("test")).collect();
+    let installed = |trained: bool| -> Vec<String> {
+        all.iter()
+            .filter(|e| e.is_stand_in() != trained && registry.locate(e).is_some())
+            .map(|e| e.name.clone())
+            .collect()
+    };
+    let trained = installed(true);
+    if !trained.is_empty() {
+        return Ok(trained);
+    }
+    let standin = installed(false);
+    if !standin.is_empty() {
+        return Ok(standin);
+    }
+    let first = all.first().ok_or_else(|| EngineError::Other("the manifest lists no classifier".into()))?;
+    // Resolving reports which file is missing and how to install it.
+    registry.resolve(&first.name).map(|_| vec![first.name.clone()])
+}
+
+/// Area-downscale an RGB image (no-op when the size already matches).
+pub fn downscale_rgb(rgb: &RgbImage, w: usize, h: usize) -> RgbImage {
+    let (sw, sh) = (rgb.width() as usize, rgb.height() as usize);
+    if (sw, sh) == (w, h) {
+        return rgb.clone();
+    }
+    let mut out = RgbImage::new(w as u32, h as u32);
+    for c in 0..3 {
+        let plane: Vec<f32> = rgb.pixels().map(|p| p.0[c] as f32).collect();
+        let small = resize_area(&plane, sw, sh, w, h);
+        for (p, v) in out.pixels_mut().zip(small) {
+            p.0[c] = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
