@@ -1,0 +1,1 @@
+"""Python tooling for tamperscope: reference fixtures, stand-in ONNX models, model conversion."""
