@@ -9,15 +9,15 @@
 
 pub mod cam;
 pub mod classifier;
-// pub mod colormap;
+pub mod colormap;
 pub mod ela;
 pub mod error;
-// pub mod eval;
+pub mod eval;
 pub mod imageio;
 pub mod manifest;
 pub mod metrics;
 pub mod npy;
-// pub mod output;
+pub mod output;
 pub mod pipeline;
 pub mod raster;
 pub mod refine;

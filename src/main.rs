@@ -6,7 +6,13 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+mod app;
+mod cli_analyze;
+mod cli_bench;
+mod cli_common;
 mod cli_ela;
+mod cli_eval;
+mod cli_models;
 
 #[derive(Parser)]
 #[command(name = "tamperscope", version = tamperscope::VERSION, about = "Forensic inspector for suspect photos: was it manipulated, and where?")]
@@ -19,6 +25,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Analyse images: per-variant probabilities, CAMs, fused map, masks and refined heatmaps.
+    Analyze(cli_analyze::AnalyzeArgs),
+    /// Score the method on a labelled dataset (METHOD.md section 7).
+    Eval(cli_eval::EvalArgs),
+    /// Per-stage median times and peak memory on one image.
+    Bench(cli_bench::BenchArgs),
+    /// List and verify the models of the manifest.
+    #[command(subcommand)]
+    Models(cli_models::ModelsCommand),
     /// Write the signed error levels (METHOD.md section 1) of images as float32 .npy or PNG.
     Ela(cli_ela::ElaArgs),
 }
@@ -26,12 +41,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Some(Command::Analyze(args)) => cli_analyze::run(&args),
+        Some(Command::Eval(args)) => cli_eval::run(&args),
+        Some(Command::Bench(args)) => cli_bench::run(&args),
+        Some(Command::Models(cmd)) => cli_models::run(&cmd),
         Some(Command::Ela(args)) => cli_ela::run(&args),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            Ok(true)
-        }
+        None => app::run(cli.image),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -43,7 +58,6 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(dead_code)]
 fn ensure_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("{} exists and is not a directory", dir.display());

@@ -1,0 +1,178 @@
+//! Scoring the method on a labelled dataset (METHOD.md section 7).
+//! `DIR/labels.csv` has columns image,label,kind[,mask]; paths are relative to `DIR`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+use crate::metrics::{Counts, auc, centred_gaussian};
+use crate::pipeline::Analysis;
+use crate::raster::{Map, resize_nearest};
+use crate::similarity::SimilarityVariant;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRow {
+    pub image: PathBuf,
+    pub manipulated: bool,
+    pub kind: String,
+    pub mask: Option<PathBuf>,
+}
+
+pub fn read_labels(dir: &Path) -> Result<Vec<LabelRow>> {
+    let path = dir.join("labels.csv");
+    let text = std::fs::read_to_string(&path).map_err(|source| EngineError::Io { path: path.clone(), source })?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (ci, cl) = match (col("image"), col("label")) {
+        (Some(i), Some(l)) => (i, l),
+        _ => return Err(EngineError::Other(format!("{}: needs columns image,label[,kind,mask]", path.display()))),
+    };
+    let (ck, cm) = (col("kind"), col("mask"));
+    let mut rows = Vec::new();
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let bad = || EngineError::Other(format!("{} line {}: malformed row", path.display(), n + 2));
+        let manipulated = match *f.get(cl).ok_or_else(bad)? {
+            "0" => false,
+            "1" => true,
+            _ => return Err(bad()),
+        };
+        rows.push(LabelRow {
+            image: dir.join(f.get(ci).ok_or_else(bad)?),
+            manipulated,
+            kind: ck.and_then(|c| f.get(c)).map(|s| s.to_string()).unwrap_or_else(|| if manipulated { "manipulated".into() } else { "authentic".into() }),
+            mask: cm.and_then(|c| f.get(c)).filter(|s| !s.is_empty()).map(|s| dir.join(s)),
+        });
+    }
+    Ok(rows)
+}
+
+/// Ground-truth mask at the working size (255 = manipulated; anything > 127 counts).
+pub fn read_mask(path: &Path, width: usize, height: usize) -> Result<Vec<bool>> {
+    let img = crate::imageio::load_image(path)?;
+    let (w, h) = (img.rgb.width() as usize, img.rgb.height() as usize);
+    let bits: Vec<bool> = img.rgb.pixels().map(|p| p.0[0] as u32 + p.0[1] as u32 + p.0[2] as u32 > 381).collect();
+    Ok(if (w, h) == (width, height) { bits } else { resize_nearest(&bits, w, h, width, height) })
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PixelMetrics {
+    /// Mean over images of the per-image AUC (images whose mask is empty or full are skipped).
+    pub auc: Option<f64>,
+    /// Mean over images of F1 at the fixed threshold 0.5.
+    pub f1: Option<f64>,
+    /// AUC over all pixels of all images together.
+    pub auc_pooled: Option<f64>,
+    pub images: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImageMetrics {
+    pub auc: Option<f64>,
+    pub accuracy: f64,
+    pub f1: f64,
+    pub images: usize,
+}
+
+/// Accumulates per-image scores and pixels per named map.
+#[derive(Default)]
+pub struct PixelAccumulator {
+    aucs: Vec<f64>,
+    f1s: Vec<f64>,
+    /// Pooled pixels, quantised to 16 bits to keep memory flat: (score, label).
+    pooled: Vec<(u16, bool)>,
+    images: usize,
+}
+
+impl PixelAccumulator {
+    pub fn add(&mut self, map: &Map, truth: &[bool]) {
+        self.images += 1;
+        if let Some(a) = auc(&map.data, truth) {
+            self.aucs.push(a);
+        }
+        self.f1s.push(Counts::at(&map.data, truth, 0.5).f1());
+        self.pooled.extend(map.data.iter().zip(truth).map(|(&v, &t)| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16, t)));
+    }
+
+    pub fn finish(&self) -> PixelMetrics {
+        let mean = |v: &[f64]| if v.is_empty() { None } else { Some(v.iter().sum::<f64>() / v.len() as f64) };
+        PixelMetrics { auc: mean(&self.aucs), f1: mean(&self.f1s), auc_pooled: pooled_auc(&self.pooled), images: self.images }
+    }
+}
+
+/// AUC of quantised scores by counting (linear time, exact for the quantised values).
+fn pooled_auc(pooled: &[(u16, bool)]) -> Option<f64> {
+    let mut pos = vec![0u64; 65536];
+    let mut neg = vec![0u64; 65536];
+    for &(s, t) in pooled {
+        if t { pos[s as usize] += 1 } else { neg[s as usize] += 1 }
+    }
+    let (p, n): (u64, u64) = (pos.iter().sum(), neg.iter().sum());
+    if p == 0 || n == 0 {
+        return None;
+    }
+    let mut neg_below = 0f64;
+    let mut acc = 0f64;
+    for s in 0..65536 {
+        acc += pos[s] as f64 * (neg_below + neg[s] as f64 / 2.0);
+        neg_below += neg[s] as f64;
+    }
+    Some(acc / (p as f64 * n as f64))
+}
+
+pub fn image_metrics(probs: &[f32], labels: &[bool]) -> ImageMetrics {
+    let c = Counts::at(probs, labels, 0.5);
+    ImageMetrics { auc: auc(probs, labels), accuracy: c.accuracy(), f1: c.f1(), images: probs.len() }
+}
+
+/// The maps of one analysis that are scored, by name: fused, cam<i>, refined:<segmenter>:<variant>,
+/// and the two baselines.
+pub fn maps_to_score(analysis: &Analysis) -> Vec<(String, Map)> {
+    let mut out = vec![("fused".to_string(), analysis.fused.clone())];
+    for v in &analysis.variants {
+        out.push((format!("cam{}", v.info.variant), v.cam.clone()));
+    }
+    for s in &analysis.segmenters {
+        for variant in SimilarityVariant::ALL {
+            let mut r = s.clone();
+            r.rescore(&analysis.fused, variant, None);
+            // No region: the refined map is the prior itself.
+            let map = r.refined.unwrap_or_else(|| analysis.fused.clone());
+            out.push((format!("refined:{}:{}", s.segmentation.segmenter, variant.name()), map));
+        }
+    }
+    out.push(("baseline:ela".to_string(), analysis.ela_map.clone()));
+    out.push(("baseline:centre".to_string(), centred_gaussian(analysis.fused.width, analysis.fused.height)));
+    out
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub schema: String,
+    pub dataset: String,
+    pub images_listed: usize,
+    pub images_analysed: usize,
+    pub failures: Vec<(String, String)>,
+    pub image_level: ImageLevel,
+    pub pixel_level: BTreeMap<String, PixelMetrics>,
+    pub pixel_level_by_kind: BTreeMap<String, BTreeMap<String, PixelMetrics>>,
+    pub classifier_status: String,
+    pub models: Vec<(String, String)>,
+    pub params: crate::pipeline::AnalysisParams,
+    pub tool: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageLevel {
+    /// From the mean probability of the variants.
+    pub auc: Option<f64>,
+    pub accuracy: f64,
+    pub f1: f64,
+    pub images: usize,
+    pub variants: BTreeMap<String, ImageMetrics>,
+    pub by_kind: BTreeMap<String, ImageMetrics>,
+}

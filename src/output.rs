@@ -1,0 +1,309 @@
+//! What `analyze` writes: a JSON record of every figure and parameter, and PNG maps
+//! (colour-mapped overlays on the photo, plus raw 8-bit maps).
+
+use std::path::Path;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::colormap::{ColorMap, region_color};
+use crate::error::Result;
+use crate::imageio::{ImageInfo, png_gray, png_rgb, write_atomic};
+use crate::pipeline::{Analysis, AnalysisParams, StageTime, Unavailable};
+use crate::raster::{Map, Mask};
+use crate::refine::Likelihoods;
+use crate::similarity::SimilarityVariant;
+
+pub const SCHEMA: &str = "tamperscope.analysis/1";
+pub const STAND_IN_LABEL: &str = "untrained stand-in";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AnalysisRecord {
+    pub schema: String,
+    pub tool: ToolInfo,
+    pub created_utc: String,
+    pub input: InputRecord,
+    pub working_size: [usize; 2],
+    pub execution_provider: String,
+    pub classifier: ClassifierRecord,
+    pub segmenters: Vec<SegmenterRecord>,
+    pub unavailable: Vec<Unavailable>,
+    pub params: AnalysisParams,
+    pub timings_ms: Vec<StageTime>,
+    /// Files written beside this record, by map name.
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputRecord {
+    pub path: String,
+    #[serde(flatten)]
+    pub info: ImageInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClassifierRecord {
+    /// "trained" or "untrained stand-in": a stand-in's probabilities mean nothing.
+    pub status: String,
+    pub variants: Vec<VariantRecord>,
+    /// Mean of the variants' probabilities.
+    pub mean_probability: f32,
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VariantRecord {
+    pub model: String,
+    pub variant: u32,
+    pub file: String,
+    pub sha256: String,
+    pub status: String,
+    pub ela: crate::ela::ElaParams,
+    pub logit: f32,
+    pub probability: f32,
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmenterRecord {
+    pub name: String,
+    /// sha256 of the model file; empty for built-in segmenters.
+    pub model_sha256: String,
+    pub masks: usize,
+    pub dropped_small: usize,
+    pub similarity: SimilarityVariant,
+    /// Index into `regions` of the evidence mask.
+    pub chosen: Option<usize>,
+    pub likelihoods: Option<Likelihoods>,
+    pub regions: Vec<RegionRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RegionRecord {
+    pub index: usize,
+    pub label: String,
+    pub area: usize,
+    /// x0, y0, x1, y1 (exclusive) at the working resolution.
+    pub bbox: [usize; 4],
+    /// S under the variant used for the choice.
+    pub s: f32,
+    pub s_paper: f32,
+    pub s_normalized: f32,
+}
+
+pub fn verdict(p: f32) -> &'static str {
+    if p >= 0.5 { "manipulated" } else { "authentic" }
+}
+
+/// Current UTC time as RFC 3339 (no time-zone database needed).
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+pub fn record(analysis: &Analysis, params: &AnalysisParams, segmenter_models: &[(String, String)], unavailable: &[Unavailable]) -> AnalysisRecord {
+    let variants: Vec<VariantRecord> = analysis
+        .variants
+        .iter()
+        .map(|v| VariantRecord {
+            model: v.info.model.clone(),
+            variant: v.info.variant,
+            file: v.info.file.clone(),
+            sha256: v.info.sha256.clone(),
+            status: v.info.status.clone(),
+            ela: v.info.ela,
+            logit: v.logit,
+            probability: v.probability,
+            verdict: verdict(v.probability).to_string(),
+        })
+        .collect();
+    let stand_in = variants.iter().any(|v| v.status.contains("stand-in"));
+    let mean_probability = variants.iter().map(|v| v.probability).sum::<f32>() / variants.len().max(1) as f32;
+    let segmenters = analysis
+        .segmenters
+        .iter()
+        .map(|s| SegmenterRecord {
+            name: s.segmentation.segmenter.clone(),
+            model_sha256: segmenter_models
+                .iter()
+                .find(|(n, _)| *n == s.segmentation.segmenter)
+                .map(|(_, h)| h.clone())
+                .unwrap_or_default(),
+            masks: s.segmentation.regions.len(),
+            dropped_small: s.segmentation.dropped_small,
+            similarity: s.similarity,
+            chosen: s.chosen,
+            likelihoods: s.likelihoods,
+            regions: s
+                .segmentation
+                .regions
+                .iter()
+                .enumerate()
+                .map(|(i, r)| RegionRecord {
+                    index: i,
+                    label: r.label.clone(),
+                    area: r.area,
+                    bbox: r.bbox,
+                    s: s.scores[i],
+                    s_paper: r.similarity(&analysis.fused, SimilarityVariant::Paper),
+                    s_normalized: r.similarity(&analysis.fused, SimilarityVariant::Normalized),
+                })
+                .collect(),
+        })
+        .collect();
+    let mut all_unavailable = unavailable.to_vec();
+    all_unavailable.extend(analysis.segmenter_errors.iter().cloned());
+    AnalysisRecord {
+        schema: SCHEMA.to_string(),
+        tool: ToolInfo { name: "tamperscope".into(), version: env!("CARGO_PKG_VERSION").into(), commit: crate::COMMIT.into() },
+        created_utc: now_utc(),
+        input: InputRecord { path: analysis.input_path.display().to_string(), info: analysis.image.clone() },
+        working_size: [analysis.working.width() as usize, analysis.working.height() as usize],
+        execution_provider: analysis.provider.clone(),
+        classifier: ClassifierRecord {
+            status: if stand_in { STAND_IN_LABEL.to_string() } else { "trained".to_string() },
+            variants,
+            mean_probability,
+            verdict: verdict(mean_probability).to_string(),
+        },
+        segmenters,
+        unavailable: all_unavailable,
+        params: params.clone(),
+        timings_ms: analysis.timings.clone(),
+        files: Default::default(),
+    }
+}
+
+/// Photo with a colour-mapped map blended over it.
+pub fn heat_overlay(photo: &RgbImage, map: &Map, cmap: ColorMap, opacity: f32) -> RgbImage {
+    let mut out = photo.clone();
+    for (p, &v) in out.pixels_mut().zip(&map.data) {
+        let c = cmap.rgb8(v);
+        for k in 0..3 {
+            p.0[k] = (p.0[k] as f32 * (1.0 - opacity) + c[k] as f32 * opacity).round() as u8;
+        }
+    }
+    out
+}
+
+/// Colour-mapped map alone.
+pub fn heat_image(map: &Map, cmap: ColorMap) -> RgbImage {
+    let mut out = RgbImage::new(map.width as u32, map.height as u32);
+    for (p, &v) in out.pixels_mut().zip(&map.data) {
+        p.0 = cmap.rgb8(v);
+    }
+    out
+}
+
+fn is_edge(mask: &Mask, x: usize, y: usize) -> bool {
+    let (w, h) = (mask.width, mask.height);
+    let inside = |x: isize, y: isize| x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h && mask.data[y as usize * w + x as usize];
+    let (xi, yi) = (x as isize, y as isize);
+    mask.data[y * w + x] && !(inside(xi - 1, yi) && inside(xi + 1, yi) && inside(xi, yi - 1) && inside(xi, yi + 1))
+}
+
+/// Every region tinted and outlined in its own colour.
+pub fn regions_overlay<'a>(photo: &RgbImage, masks: impl Iterator<Item = &'a Mask>) -> RgbImage {
+    let mut out = photo.clone();
+    for (i, m) in masks.enumerate() {
+        let c = region_color(i);
+        for y in 0..m.height {
+            for x in 0..m.width {
+                if !m.data[y * m.width + x] {
+                    continue;
+                }
+                let p = out.get_pixel_mut(x as u32, y as u32);
+                let a = if is_edge(m, x, y) { 1.0 } else { 0.25 };
+                for k in 0..3 {
+                    p.0[k] = (p.0[k] as f32 * (1.0 - a) + c[k] as f32 * a).round() as u8;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The chosen region outlined, the rest of the photo dimmed.
+pub fn chosen_overlay(photo: &RgbImage, mask: &Mask) -> RgbImage {
+    let mut out = photo.clone();
+    for y in 0..mask.height {
+        for x in 0..mask.width {
+            let p = out.get_pixel_mut(x as u32, y as u32);
+            if is_edge(mask, x, y) {
+                p.0 = [0, 255, 255];
+            } else if !mask.data[y * mask.width + x] {
+                for k in 0..3 {
+                    p.0[k] /= 3;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Write the PNG maps of an analysis into `dir`; returns map name -> file name.
+pub fn write_maps(analysis: &Analysis, dir: &Path, cmap: ColorMap) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut files = std::collections::BTreeMap::new();
+    let photo = &analysis.working;
+    let (w, h) = (photo.width(), photo.height());
+    let mut put = |key: String, file: String, bytes: Vec<u8>| -> Result<()> {
+        write_atomic(&dir.join(&file), &bytes)?;
+        files.insert(key, file);
+        Ok(())
+    };
+    let heat = |key: &str, map: &Map, put: &mut dyn FnMut(String, String, Vec<u8>) -> Result<()>| -> Result<()> {
+        let over = heat_overlay(photo, map, cmap, 0.6);
+        put(key.to_string(), format!("{key}.png"), png_rgb(w, h, over.as_raw())?)?;
+        put(format!("{key}:raw"), format!("{key}_raw.png"), png_gray(w, h, &map.to_u8())?)
+    };
+    put("input".into(), "input.png".into(), png_rgb(w, h, photo.as_raw())?)?;
+    heat("ela", &analysis.ela_map, &mut put)?;
+    for v in &analysis.variants {
+        heat(&format!("cam{}", v.info.variant), &v.cam, &mut put)?;
+    }
+    heat("fused", &analysis.fused, &mut put)?;
+    for s in &analysis.segmenters {
+        let name = sanitize(&s.segmentation.segmenter);
+        let masks = regions_overlay(photo, s.segmentation.regions.iter().map(|r| &r.mask));
+        put(format!("masks:{}", s.segmentation.segmenter), format!("masks_{name}.png"), png_rgb(w, h, masks.as_raw())?)?;
+        // Raw mask map: region index + 1 per pixel (0 = no region), 8-bit.
+        let mut index_map = vec![0u8; (w * h) as usize];
+        for (i, r) in s.segmentation.regions.iter().enumerate() {
+            for (dst, &m) in index_map.iter_mut().zip(&r.mask.data) {
+                if m {
+                    *dst = (i + 1).min(255) as u8;
+                }
+            }
+        }
+        put(format!("masks:{}:raw", s.segmentation.segmenter), format!("masks_{name}_raw.png"), png_gray(w, h, &index_map)?)?;
+        if let (Some(c), Some(refined)) = (s.chosen, &s.refined) {
+            let chosen = chosen_overlay(photo, &s.segmentation.regions[c].mask);
+            put(format!("chosen:{}", s.segmentation.segmenter), format!("chosen_{name}.png"), png_rgb(w, h, chosen.as_raw())?)?;
+            heat(&format!("refined_{name}"), refined, &mut put)?;
+        }
+    }
+    Ok(files)
+}
+
+/// File-name-safe version of a model name.
+pub fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
