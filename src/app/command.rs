@@ -1,0 +1,277 @@
+//! Everything the UI can ask for, as data. Views only emit [`Command`]s; [`TamperscopeApp::apply`]
+//! is the one place that changes the app's state, so the whole behaviour is testable without a
+//! window.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tamperscope::similarity::SimilarityVariant;
+
+use super::TamperscopeApp;
+use super::state::{Document, HeatLayer, LayerStyle, PaneContent, SegLayer, ViewMode};
+use super::viewer::ViewTransform;
+use super::worker::Request;
+
+/// Image formats the file dialog offers (what the engine decodes).
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"];
+
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Show the file dialog, then open the file picked.
+    OpenDialog,
+    /// Open an image (cancels the running analysis).
+    Open(PathBuf),
+    CancelAnalysis,
+    ClearRecent,
+    SetHeatStyle(HeatLayer, LayerStyle),
+    SetRefinedStyle(LayerStyle),
+    SetMasksOpacity(f32),
+    SetChosenOpacity(f32),
+    SetSegLayer {
+        segmenter: String,
+        layer: SegLayer,
+        on: bool,
+    },
+    /// The mask under the cursor (list or image) this frame.
+    Highlight(Option<(usize, usize)>),
+    /// Keep a mask highlighted (click); `None` unpins.
+    Pin(Option<(usize, usize)>),
+    /// Make a region of segmenter `seg` the evidence mask (`None` = back to the automatic argmax);
+    /// H is recomputed at once.
+    ChooseMask {
+        seg: usize,
+        region: Option<usize>,
+    },
+    SetSimilarity(SimilarityVariant),
+    SetMinArea(f32),
+    SetThreshold(f32),
+    SetViewMode(ViewMode),
+    SetComparePanes(usize),
+    SetPaneContent(usize, PaneContent),
+    SetView(ViewTransform),
+    Fit,
+    /// One image pixel per screen pixel.
+    OneToOne {
+        pixels_per_point: f32,
+    },
+    ExportViewDialog,
+    ExportView(PathBuf),
+    DismissError(usize),
+    ShowPanels {
+        layers: bool,
+        analysis: bool,
+    },
+}
+
+impl TamperscopeApp {
+    pub fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::OpenDialog => {
+                let mut dialog = rfd::FileDialog::new()
+                    .add_filter("Images", &IMAGE_EXTENSIONS)
+                    .set_title("Open image");
+                if let Some(dir) = &self.settings.last_folder {
+                    dialog = dialog.set_directory(dir);
+                }
+                if let Some(path) = dialog.pick_file() {
+                    self.apply(Command::Open(path));
+                }
+            }
+            Command::Open(path) => self.open(path),
+            Command::CancelAnalysis => {
+                if let Some(c) = &self.rt.cancel {
+                    c.store(true, Ordering::Relaxed);
+                }
+            }
+            Command::ClearRecent => self.settings.recent.clear(),
+            Command::SetHeatStyle(layer, style) => self.settings.heat[layer.index()] = style,
+            Command::SetRefinedStyle(style) => self.settings.refined = style,
+            Command::SetMasksOpacity(v) => self.settings.masks_opacity = v.clamp(0.0, 1.0),
+            Command::SetChosenOpacity(v) => self.settings.chosen_opacity = v.clamp(0.0, 1.0),
+            Command::SetSegLayer {
+                segmenter,
+                layer,
+                on,
+            } => {
+                let t = self.settings.seg_layers.entry(segmenter).or_default();
+                match layer {
+                    SegLayer::Masks => t.masks = on,
+                    SegLayer::Chosen => t.chosen = on,
+                    SegLayer::Refined => t.refined = on,
+                }
+            }
+            Command::Highlight(h) => self.rt.highlight = h,
+            Command::Pin(p) => self.rt.pinned = if self.rt.pinned == p { None } else { p },
+            Command::ChooseMask { seg, region } => self.choose_mask(seg, region),
+            Command::SetSimilarity(v) => {
+                self.settings.similarity = v;
+                self.rescore_all();
+            }
+            Command::SetMinArea(v) => {
+                let v = v.clamp(0.0, 0.5);
+                if v != self.settings.min_area_fraction {
+                    self.settings.min_area_fraction = v;
+                    self.rt.pinned = None;
+                    self.rescore_all();
+                    // The built-in segmenter merges small regions rather than dropping them: re-run it.
+                    if let (Some(w), Some(doc)) = (&self.rt.worker, &self.rt.doc)
+                        && !doc.running
+                    {
+                        w.send(Request::Resegment {
+                            job: doc.job,
+                            rule: self.settings.mask_rule(),
+                        });
+                    }
+                }
+            }
+            Command::SetThreshold(v) => self.settings.display_threshold = v.clamp(0.0, 1.0),
+            Command::SetViewMode(m) => self.settings.view_mode = m,
+            Command::SetComparePanes(n) => {
+                self.settings.compare_panes = n.clamp(2, super::gpu::MAX_PANES)
+            }
+            Command::SetPaneContent(i, c) => {
+                if i < super::gpu::MAX_PANES {
+                    while self.settings.pane_content.len() <= i {
+                        self.settings.pane_content.push(PaneContent::Photo);
+                    }
+                    self.settings.pane_content[i] = c;
+                }
+            }
+            Command::SetView(v) => self.rt.view = v,
+            Command::Fit => self.rt.view.fit = true,
+            Command::OneToOne { pixels_per_point } => {
+                let center = self
+                    .rt
+                    .doc
+                    .as_ref()
+                    .and_then(|d| d.photo_size())
+                    .map(|(w, h)| egui::vec2(w, h) * 0.5);
+                let center = if self.rt.view.fit {
+                    center.unwrap_or(self.rt.view.center)
+                } else {
+                    self.rt.view.center
+                };
+                self.rt.view = ViewTransform {
+                    center,
+                    zoom: 1.0 / pixels_per_point.max(0.1),
+                    fit: false,
+                };
+            }
+            Command::ExportViewDialog => {
+                let name = self
+                    .rt
+                    .doc
+                    .as_ref()
+                    .and_then(|d| d.path.file_stem())
+                    .map(|s| format!("{}_view.png", s.to_string_lossy()))
+                    .unwrap_or_else(|| "view.png".into());
+                let mut dialog = rfd::FileDialog::new()
+                    .add_filter("PNG", &["png"])
+                    .set_file_name(name)
+                    .set_title("Export view as PNG");
+                if let Some(dir) = &self.settings.last_folder {
+                    dialog = dialog.set_directory(dir);
+                }
+                if let Some(path) = dialog.save_file() {
+                    self.apply(Command::ExportView(path));
+                }
+            }
+            Command::ExportView(path) => {
+                if let Err(e) = self.export_view(&path) {
+                    self.rt.errors.push(format!("Export failed: {e}"));
+                } else {
+                    self.rt.notice = Some(format!("Exported {}", path.display()));
+                }
+            }
+            Command::DismissError(i) => {
+                if i < self.rt.errors.len() {
+                    self.rt.errors.remove(i);
+                }
+            }
+            Command::ShowPanels { layers, analysis } => {
+                self.settings.show_layers_panel = layers;
+                self.settings.show_analysis_panel = analysis;
+            }
+        }
+    }
+
+    fn open(&mut self, path: PathBuf) {
+        // Opening another image cancels the running analysis.
+        if let Some(c) = self.rt.cancel.take() {
+            c.store(true, Ordering::Relaxed);
+        }
+        self.settings.push_recent(&path);
+        self.rt.next_job += 1;
+        let job = self.rt.next_job;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.rt.cancel = Some(cancel.clone());
+        self.rt.doc = Some(Document {
+            path: path.clone(),
+            job,
+            running: true,
+            ..Default::default()
+        });
+        self.rt.scene = Default::default();
+        self.rt.view = ViewTransform::default();
+        self.rt.highlight = None;
+        self.rt.pinned = None;
+        self.rt.timing = Some(super::JobTiming {
+            started: Instant::now(),
+            first_overlay_ms: None,
+            done_ms: None,
+        });
+        match &self.rt.worker {
+            Some(w) => w.send(Request::Analyze {
+                job,
+                path,
+                cancel,
+                rule: self.settings.mask_rule(),
+            }),
+            None => self
+                .rt
+                .errors
+                .push("The analysis worker is not running".into()),
+        }
+    }
+
+    fn choose_mask(&mut self, seg: usize, region: Option<usize>) {
+        let t0 = Instant::now();
+        let similarity = self.settings.similarity;
+        let Some(doc) = self.rt.doc.as_mut() else {
+            return;
+        };
+        let fused = doc.fused.clone();
+        let Some(s) = doc.segs.get_mut(seg) else {
+            return;
+        };
+        if region.is_some_and(|r| r >= s.result.segmentation.regions.len()) {
+            return;
+        }
+        s.choose(region, fused.as_ref(), similarity);
+        self.upload_refined(seg);
+        if let Some(stats) = &mut self.rt.stats {
+            stats.event(&format!(
+                "mask change -> H recomputed in {:.2} ms",
+                t0.elapsed().as_secs_f64() * 1e3
+            ));
+        }
+    }
+
+    /// Re-filter and re-score every segmenter (similarity or minimum area changed); no model runs.
+    pub fn rescore_all(&mut self) {
+        let Some(doc) = self.rt.doc.as_mut() else {
+            return;
+        };
+        let fused = doc.fused.clone();
+        for s in &mut doc.segs {
+            s.refilter(fused.as_ref(), &self.settings);
+        }
+        let n = doc.segs.len();
+        for i in 0..n {
+            self.upload_segmenter(i);
+        }
+    }
+}

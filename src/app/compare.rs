@@ -1,0 +1,77 @@
+//! Compare view: two to four panes side by side (for example A against H, or H of each
+//! segmenter), all sharing one pan/zoom transform.
+
+use super::TamperscopeApp;
+use super::command::Command;
+use super::gpu::MAX_PANES;
+use super::state::{HeatLayer, PaneContent};
+use super::viewer::{PaneSpec, Readout};
+
+impl TamperscopeApp {
+    /// Everything a pane can show for the current document.
+    pub fn pane_choices(&self) -> Vec<PaneContent> {
+        let mut out = vec![PaneContent::Photo];
+        out.extend(HeatLayer::ALL.into_iter().map(PaneContent::Heat));
+        let n = self.rt.doc.as_ref().map(|d| d.segs.len()).unwrap_or(0);
+        for i in 0..n {
+            out.push(PaneContent::Refined(i));
+            out.push(PaneContent::Masks(i));
+        }
+        out
+    }
+
+    pub fn compare_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) -> Option<Readout> {
+        let n = self.settings.compare_panes.clamp(2, MAX_PANES);
+        let (cols, rows) = if n == 4 { (2, 2) } else { (n, 1) };
+        let names = self
+            .rt
+            .doc
+            .as_ref()
+            .map(|d| d.segmenter_names())
+            .unwrap_or_default();
+        let choices = self.pane_choices();
+        let full = ui.available_rect_before_wrap();
+        let gap = 4.0;
+        let cell = egui::vec2(
+            (full.width() - gap * (cols - 1) as f32) / cols as f32,
+            (full.height() - gap * (rows - 1) as f32) / rows as f32,
+        );
+        let mut readout = None;
+        for pane in 0..n {
+            let (c, r) = (pane % cols, pane / cols);
+            let min = full.min + egui::vec2(c as f32 * (cell.x + gap), r as f32 * (cell.y + gap));
+            let rect = egui::Rect::from_min_size(min, cell);
+            let content = self
+                .settings
+                .pane_content
+                .get(pane)
+                .cloned()
+                .unwrap_or(PaneContent::Photo);
+            let mut child = ui.new_child(
+                egui::UiBuilder::new()
+                    .max_rect(rect)
+                    .id_salt(("pane", pane)),
+            );
+            child.horizontal(|ui| {
+                ui.label(format!("Pane {}", pane + 1));
+                egui::ComboBox::from_id_salt(("pane_content", pane))
+                    .selected_text(content.label(&names))
+                    .show_ui(ui, |ui| {
+                        for choice in &choices {
+                            if ui
+                                .selectable_label(*choice == content, choice.label(&names))
+                                .clicked()
+                            {
+                                cmds.push(Command::SetPaneContent(pane, choice.clone()));
+                            }
+                        }
+                    });
+            });
+            if let Some(r) = self.view_ui(&mut child, pane, &PaneSpec::Compare(content), cmds) {
+                readout = Some(r);
+            }
+        }
+        ui.advance_cursor_after_rect(full);
+        readout
+    }
+}

@@ -1,0 +1,599 @@
+//! The wgpu side of the viewer: one render pipeline (`shaders/view.wgsl`), the textures of the
+//! current image, and one small uniform buffer per view pane. Lives in egui-wgpu's
+//! `callback_resources`; the paint callback (`viewer.rs`) carries only `Arc`s to the CPU data and
+//! the per-frame uniforms, and a texture layer is written only when its generation changes.
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+use egui_wgpu::wgpu;
+use image::RgbImage;
+
+/// Heat-map slots of the `heat_tex` array: ELA, A_2, A_3, A_4, A, then H per segmenter.
+pub const HEAT_SLOTS: usize = 9;
+pub const SLOT_ELA: usize = 0;
+pub const SLOT_FUSED: usize = 4;
+pub const SLOT_REFINED0: usize = 5;
+/// Segmenters the shader can show at once (masks, chosen mask, H).
+pub const MAX_SEGMENTERS: usize = 4;
+/// Compare view panes (the main view is pane 0).
+pub const MAX_PANES: usize = 4;
+
+/// Slot of `A_v` for classifier variant `v` (2, 3 or 4).
+pub fn slot_cam(variant: u32) -> Option<usize> {
+    match variant {
+        2..=4 => Some(variant as usize - 1),
+        _ => None,
+    }
+}
+
+/// Per-frame, per-pane uniforms; layout mirrors `struct View` in `shaders/view.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq)]
+pub struct ViewUniforms {
+    pub origin_scale: [f32; 4],
+    pub sizes: [f32; 4],
+    pub heat_opacity: [[f32; 4]; 3],
+    pub heat_cmap: [[u32; 4]; 3],
+    pub mask_opacity: [f32; 4],
+    pub chosen_opacity: [f32; 4],
+    pub chosen_index: [i32; 4],
+    pub highlight: [i32; 4],
+    pub misc: [f32; 4],
+}
+
+impl ViewUniforms {
+    pub fn set_heat(&mut self, slot: usize, opacity: f32, cmap: u32) {
+        self.heat_opacity[slot / 4][slot % 4] = opacity;
+        self.heat_cmap[slot / 4][slot % 4] = cmap;
+    }
+    pub fn heat(&self, slot: usize) -> f32 {
+        self.heat_opacity[slot / 4][slot % 4]
+    }
+}
+
+/// The photo as RGBA8 with a 2x2 box-filtered mip chain (built on the worker).
+pub struct PhotoMips {
+    pub width: u32,
+    pub height: u32,
+    pub levels: Vec<Vec<u8>>,
+}
+
+impl PhotoMips {
+    /// Mip chain of `rgb`, downscaled first (area) if a side exceeds `max_side`.
+    pub fn build(rgb: &RgbImage, max_side: u32) -> PhotoMips {
+        let (w, h) = (rgb.width(), rgb.height());
+        let base: RgbImage = if w.max(h) > max_side {
+            let (nw, nh) = tamperscope::raster::working_size(w, h, max_side);
+            tamperscope::pipeline::downscale_rgb(rgb, nw, nh)
+        } else {
+            rgb.clone()
+        };
+        let (mut w, mut h) = (base.width() as usize, base.height() as usize);
+        let mut level: Vec<u8> = Vec::with_capacity(w * h * 4);
+        for p in base.pixels() {
+            level.extend_from_slice(&[p.0[0], p.0[1], p.0[2], 255]);
+        }
+        let (width, height) = (w as u32, h as u32);
+        let mut levels = vec![level];
+        while w > 1 || h > 1 {
+            let (nw, nh) = ((w / 2).max(1), (h / 2).max(1));
+            let src = &levels[levels.len() - 1];
+            let mut dst = vec![0u8; nw * nh * 4];
+            for y in 0..nh {
+                let (y0, y1) = ((2 * y).min(h - 1), (2 * y + 1).min(h - 1));
+                for x in 0..nw {
+                    let (x0, x1) = ((2 * x).min(w - 1), (2 * x + 1).min(w - 1));
+                    for c in 0..4 {
+                        let s = src[(y0 * w + x0) * 4 + c] as u32
+                            + src[(y0 * w + x1) * 4 + c] as u32
+                            + src[(y1 * w + x0) * 4 + c] as u32
+                            + src[(y1 * w + x1) * 4 + c] as u32;
+                        dst[(y * nw + x) * 4 + c] = ((s + 2) / 4) as u8;
+                    }
+                }
+            }
+            levels.push(dst);
+            (w, h) = (nw, nh);
+        }
+        PhotoMips {
+            width,
+            height,
+            levels,
+        }
+    }
+}
+
+/// A piece of CPU data to mirror on the GPU; `generation` is unique across the app's lifetime.
+pub struct Upload<T> {
+    pub generation: u64,
+    pub data: Arc<T>,
+}
+
+impl<T> Clone for Upload<T> {
+    fn clone(&self) -> Self {
+        Self {
+            generation: self.generation,
+            data: self.data.clone(),
+        }
+    }
+}
+
+/// What the GPU should hold for the current image. Cheap to clone (only `Arc`s).
+#[derive(Clone, Default)]
+pub struct SceneData {
+    pub photo: Option<Upload<PhotoMips>>,
+    /// Working resolution of the maps and masks.
+    pub work_size: (u32, u32),
+    /// R8 per heat slot (`work_size`).
+    pub heat: [Option<Upload<Vec<u8>>>; HEAT_SLOTS],
+    /// Region index + 1 per pixel, per segmenter slot.
+    pub index: [Option<Upload<Vec<u16>>>; MAX_SEGMENTERS],
+}
+
+struct LayeredTexture {
+    size: (u32, u32),
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    generations: Vec<u64>,
+}
+
+struct PaneGpu {
+    uniforms: wgpu::Buffer,
+    bind_group: Option<(u64, wgpu::BindGroup)>,
+}
+
+/// Upload counters (for the stats log and tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UploadStats {
+    pub photo: u64,
+    pub heat_layers: u64,
+    pub index_layers: u64,
+    pub bytes: u64,
+}
+
+pub struct GpuResources {
+    pipeline: wgpu::RenderPipeline,
+    layout: wgpu::BindGroupLayout,
+    linear: wgpu::Sampler,
+    nearest: wgpu::Sampler,
+    photo: LayeredTexture,
+    heat: LayeredTexture,
+    index: LayeredTexture,
+    panes: Vec<PaneGpu>,
+    /// Bumped whenever a texture object is replaced, so bind groups are rebuilt.
+    epoch: u64,
+    pub uploads: UploadStats,
+}
+
+const SHADER: &str = include_str!("../../shaders/view.wgsl");
+
+impl GpuResources {
+    pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> GpuResources {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("tamperscope_view"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let tex_entry = |binding: u32, sample_type, view_dimension| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                multisampled: false,
+                sample_type,
+                view_dimension,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("tamperscope_view_layout"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: NonZeroU64::new(
+                            std::mem::size_of::<ViewUniforms>() as u64
+                        ),
+                    },
+                    count: None,
+                },
+                tex_entry(
+                    1,
+                    wgpu::TextureSampleType::Float { filterable: true },
+                    wgpu::TextureViewDimension::D2,
+                ),
+                tex_entry(
+                    2,
+                    wgpu::TextureSampleType::Float { filterable: true },
+                    wgpu::TextureViewDimension::D2Array,
+                ),
+                tex_entry(
+                    3,
+                    wgpu::TextureSampleType::Uint,
+                    wgpu::TextureViewDimension::D2Array,
+                ),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 4,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 5,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("tamperscope_view_pipeline_layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("tamperscope_view_pipeline"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                buffers: &[],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: target_format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let sampler = |filter: wgpu::FilterMode, mip: wgpu::MipmapFilterMode| {
+            device.create_sampler(&wgpu::SamplerDescriptor {
+                label: Some("tamperscope_view_sampler"),
+                address_mode_u: wgpu::AddressMode::ClampToEdge,
+                address_mode_v: wgpu::AddressMode::ClampToEdge,
+                mag_filter: filter,
+                min_filter: wgpu::FilterMode::Linear,
+                mipmap_filter: mip,
+                ..Default::default()
+            })
+        };
+        let linear = sampler(wgpu::FilterMode::Linear, wgpu::MipmapFilterMode::Linear);
+        let nearest = sampler(wgpu::FilterMode::Nearest, wgpu::MipmapFilterMode::Linear);
+        let photo = make_texture(
+            device,
+            (1, 1),
+            1,
+            1,
+            wgpu::TextureFormat::Rgba8Unorm,
+            wgpu::TextureViewDimension::D2,
+        );
+        let heat = make_texture(
+            device,
+            (1, 1),
+            HEAT_SLOTS as u32,
+            1,
+            wgpu::TextureFormat::R8Unorm,
+            wgpu::TextureViewDimension::D2Array,
+        );
+        let index = make_texture(
+            device,
+            (1, 1),
+            MAX_SEGMENTERS as u32,
+            1,
+            wgpu::TextureFormat::R16Uint,
+            wgpu::TextureViewDimension::D2Array,
+        );
+        let panes = (0..MAX_PANES)
+            .map(|_| PaneGpu {
+                uniforms: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("tamperscope_view_uniforms"),
+                    size: std::mem::size_of::<ViewUniforms>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                bind_group: None,
+            })
+            .collect();
+        GpuResources {
+            pipeline,
+            layout,
+            linear,
+            nearest,
+            photo,
+            heat,
+            index,
+            panes,
+            epoch: 1,
+            uploads: UploadStats::default(),
+        }
+    }
+
+    /// Bring the textures in line with `scene`: only layers whose generation changed are written.
+    pub fn sync(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, scene: &SceneData) {
+        if let Some(photo) = &scene.photo
+            && self.photo.generations[0] != photo.generation
+        {
+            let p = &photo.data;
+            if self.photo.size != (p.width, p.height)
+                || self.photo.texture.mip_level_count() != p.levels.len() as u32
+            {
+                self.photo = make_texture(
+                    device,
+                    (p.width, p.height),
+                    1,
+                    p.levels.len() as u32,
+                    wgpu::TextureFormat::Rgba8Unorm,
+                    wgpu::TextureViewDimension::D2,
+                );
+                self.epoch += 1;
+            }
+            let (mut w, mut h) = (p.width, p.height);
+            for (mip, level) in p.levels.iter().enumerate() {
+                write_layer(queue, &self.photo.texture, mip as u32, 0, (w, h), 4, level);
+                self.uploads.bytes += level.len() as u64;
+                (w, h) = ((w / 2).max(1), (h / 2).max(1));
+            }
+            self.photo.generations[0] = photo.generation;
+            self.uploads.photo += 1;
+        }
+        let (w, h) = (scene.work_size.0.max(1), scene.work_size.1.max(1));
+        if self.heat.size != (w, h) {
+            self.heat = make_texture(
+                device,
+                (w, h),
+                HEAT_SLOTS as u32,
+                1,
+                wgpu::TextureFormat::R8Unorm,
+                wgpu::TextureViewDimension::D2Array,
+            );
+            self.index = make_texture(
+                device,
+                (w, h),
+                MAX_SEGMENTERS as u32,
+                1,
+                wgpu::TextureFormat::R16Uint,
+                wgpu::TextureViewDimension::D2Array,
+            );
+            self.epoch += 1;
+        }
+        for (slot, layer) in scene.heat.iter().enumerate() {
+            if let Some(up) = layer
+                && self.heat.generations[slot] != up.generation
+                && up.data.len() == (w * h) as usize
+            {
+                write_layer(
+                    queue,
+                    &self.heat.texture,
+                    0,
+                    slot as u32,
+                    (w, h),
+                    1,
+                    &up.data,
+                );
+                self.heat.generations[slot] = up.generation;
+                self.uploads.heat_layers += 1;
+                self.uploads.bytes += up.data.len() as u64;
+            }
+        }
+        for (slot, layer) in scene.index.iter().enumerate() {
+            if let Some(up) = layer
+                && self.index.generations[slot] != up.generation
+                && up.data.len() == (w * h) as usize
+            {
+                write_layer(
+                    queue,
+                    &self.index.texture,
+                    0,
+                    slot as u32,
+                    (w, h),
+                    2,
+                    bytemuck::cast_slice(&up.data),
+                );
+                self.index.generations[slot] = up.generation;
+                self.uploads.index_layers += 1;
+                self.uploads.bytes += 2 * up.data.len() as u64;
+            }
+        }
+    }
+
+    /// Write a pane's uniforms (the only per-frame upload) and make sure its bind group is current.
+    pub fn prepare_pane(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pane: usize,
+        uniforms: &ViewUniforms,
+    ) {
+        let epoch = self.epoch;
+        let Some(p) = self.panes.get_mut(pane) else {
+            return;
+        };
+        queue.write_buffer(&p.uniforms, 0, bytemuck::bytes_of(uniforms));
+        if p.bind_group.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("tamperscope_view_bind_group"),
+                layout: &self.layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: p.uniforms.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::TextureView(&self.photo.view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: wgpu::BindingResource::TextureView(&self.heat.view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: wgpu::BindingResource::TextureView(&self.index.view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: wgpu::BindingResource::Sampler(&self.linear),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 5,
+                        resource: wgpu::BindingResource::Sampler(&self.nearest),
+                    },
+                ],
+            });
+            p.bind_group = Some((epoch, bg));
+        }
+    }
+
+    pub fn paint(&self, pane: usize, render_pass: &mut wgpu::RenderPass<'static>) {
+        let Some((_, bg)) = self.panes.get(pane).and_then(|p| p.bind_group.as_ref()) else {
+            return;
+        };
+        render_pass.set_pipeline(&self.pipeline);
+        render_pass.set_bind_group(0, bg, &[]);
+        render_pass.draw(0..3, 0..1);
+    }
+}
+
+fn make_texture(
+    device: &wgpu::Device,
+    size: (u32, u32),
+    layers: u32,
+    mips: u32,
+    format: wgpu::TextureFormat,
+    dimension: wgpu::TextureViewDimension,
+) -> LayeredTexture {
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("tamperscope_layer"),
+        size: wgpu::Extent3d {
+            width: size.0.max(1),
+            height: size.1.max(1),
+            depth_or_array_layers: layers,
+        },
+        mip_level_count: mips,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(dimension),
+        ..Default::default()
+    });
+    LayeredTexture {
+        size,
+        texture,
+        view,
+        generations: vec![0; layers as usize],
+    }
+}
+
+fn write_layer(
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    mip: u32,
+    layer: u32,
+    (w, h): (u32, u32),
+    bytes_per_px: u32,
+    data: &[u8],
+) {
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: mip,
+            origin: wgpu::Origin3d {
+                x: 0,
+                y: 0,
+                z: layer,
+            },
+            aspect: wgpu::TextureAspect::All,
+        },
+        data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(w * bytes_per_px),
+            rows_per_image: Some(h),
+        },
+        wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
+/// The paint callback of one view pane.
+pub struct ViewCallback {
+    pub pane: usize,
+    pub scene: SceneData,
+    pub uniforms: ViewUniforms,
+}
+
+impl egui_wgpu::CallbackTrait for ViewCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        if let Some(gpu) = resources.get_mut::<GpuResources>() {
+            gpu.sync(device, queue, &self.scene);
+            gpu.prepare_pane(device, queue, self.pane, &self.uniforms);
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(gpu) = resources.get::<GpuResources>() {
+            gpu.paint(self.pane, render_pass);
+        }
+    }
+}
+
+/// Install the pipeline in egui-wgpu's callback resources. Returns false without a wgpu renderer.
+pub fn install(render_state: Option<&egui_wgpu::RenderState>) -> bool {
+    let Some(rs) = render_state else { return false };
+    let gpu = GpuResources::new(&rs.device, rs.target_format);
+    rs.renderer.write().callback_resources.insert(gpu);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_layout_matches_wgsl() {
+        // 9 vec4 blocks: origin_scale, sizes, 3 heat_opacity, 3 heat_cmap, 5 more.
+        assert_eq!(std::mem::size_of::<ViewUniforms>(), 16 * 13);
+    }
+
+    #[test]
+    fn mips_halve_to_one_pixel() {
+        let img = RgbImage::from_fn(5, 3, |x, _| image::Rgb([x as u8 * 50, 0, 0]));
+        let m = PhotoMips::build(&img, 8192);
+        assert_eq!((m.width, m.height), (5, 3));
+        assert_eq!(m.levels.len(), 3);
+        assert_eq!(m.levels[2].len(), 4);
+    }
+}

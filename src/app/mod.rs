@@ -1,0 +1,591 @@
+//! The desktop inspector (eframe + egui on wgpu). `tamperscope [IMAGE]` opens it.
+//!
+//! Layout of this module (data flows one way: worker -> document -> GPU scene -> views -> commands):
+//! - [`state`]: persisted [`state::Settings`] and the runtime [`state::Document`];
+//! - [`command`]: the [`command::Command`]s views emit and the one `apply` that handles them;
+//! - [`worker`]: the thread that owns the engine and runs the method stage by stage;
+//! - [`viewer`] / [`compare`]: pan/zoom transforms and the image panes; [`gpu`]: the wgpu pipeline;
+//! - [`panels`]: the side panels; [`export`]: "Export view as PNG…".
+
+pub mod command;
+pub mod compare;
+pub mod export;
+pub mod gpu;
+pub mod panels;
+pub mod state;
+pub mod viewer;
+pub mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use tamperscope::pipeline::{AnalysisParams, Progress};
+use tamperscope::raster::Map;
+
+use command::Command;
+use gpu::{MAX_SEGMENTERS, SLOT_ELA, SLOT_FUSED, SLOT_REFINED0, Upload};
+use state::{
+    Document, EngineStatus, SegState, SegToggles, Settings, StageRow, StageState, ViewMode,
+};
+use viewer::{PaneSpec, Readout, ViewTransform};
+use worker::{Reply, WorkerHandle};
+
+/// Environment variable that turns on frame-time and latency logging to stderr.
+pub const STATS_ENV: &str = "TAMPERSCOPE_APP_STATS";
+
+/// Open the window; returns when it is closed.
+pub fn run(image: Option<PathBuf>) -> anyhow::Result<bool> {
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Wgpu,
+        viewport: egui::ViewportBuilder::default()
+            .with_title("tamperscope")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "tamperscope",
+        options,
+        Box::new(move |cc| {
+            let mut app = TamperscopeApp::new(cc);
+            if let Some(path) = image {
+                app.apply(Command::Open(path));
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow!("cannot open the window: {e}"))?;
+    Ok(true)
+}
+
+/// Open → first overlay → done, for the stats log and the tests.
+#[derive(Debug, Clone, Copy)]
+pub struct JobTiming {
+    pub started: Instant,
+    pub first_overlay_ms: Option<f64>,
+    pub done_ms: Option<f64>,
+}
+
+/// Frame-time log (`TAMPERSCOPE_APP_STATS=1`): every two seconds, the frame intervals and the
+/// CPU time of `ui` over that window.
+pub struct Stats {
+    last_frame: Option<Instant>,
+    window_start: Instant,
+    intervals: Vec<f32>,
+    cpu: Vec<f32>,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            last_frame: None,
+            window_start: Instant::now(),
+            intervals: Vec::new(),
+            cpu: Vec::new(),
+        }
+    }
+
+    pub fn event(&self, what: &str) {
+        eprintln!("[stats] {what}");
+    }
+
+    fn frame(&mut self, cpu_ms: f32, state: &str) {
+        let now = Instant::now();
+        if let Some(last) = self.last_frame {
+            self.intervals.push((now - last).as_secs_f32() * 1e3);
+            self.cpu.push(cpu_ms);
+        }
+        self.last_frame = Some(now);
+        if now - self.window_start >= std::time::Duration::from_secs(2)
+            && !self.intervals.is_empty()
+        {
+            let mut v = self.intervals.clone();
+            v.sort_by(f32::total_cmp);
+            let mean = v.iter().sum::<f32>() / v.len() as f32;
+            let p95 = v[((v.len() as f32 * 0.95) as usize).min(v.len() - 1)];
+            let cpu = self.cpu.iter().sum::<f32>() / self.cpu.len() as f32;
+            eprintln!(
+                "[stats] frames state={state} n={} interval mean={mean:.1} ms p50={:.1} p95={p95:.1} max={:.1} ui_cpu mean={cpu:.2} ms",
+                v.len(),
+                v[v.len() / 2],
+                v[v.len() - 1]
+            );
+            self.intervals.clear();
+            self.cpu.clear();
+            self.window_start = now;
+        }
+    }
+}
+
+/// Runtime state: never persisted.
+pub struct Runtime {
+    pub worker: Option<WorkerHandle>,
+    pub engine: EngineStatus,
+    pub doc: Option<Document>,
+    pub next_job: u64,
+    pub cancel: Option<Arc<AtomicBool>>,
+    pub errors: Vec<String>,
+    pub notice: Option<String>,
+    pub view: ViewTransform,
+    /// Mask under the cursor this frame; pinned by a click.
+    pub highlight: Option<(usize, usize)>,
+    pub pinned: Option<(usize, usize)>,
+    /// What the GPU should hold; layers carry generations so each is uploaded once.
+    pub scene: gpu::SceneData,
+    next_generation: u64,
+    /// The wgpu pipeline is installed.
+    pub gpu: bool,
+    /// The target is an sRGB framebuffer (the shader then outputs linear colour).
+    pub linear_target: bool,
+    pub timing: Option<JobTiming>,
+    pub stats: Option<Stats>,
+    /// Zoom of the last drawn pane (screen points per image pixel), for the status bar.
+    pub last_zoom: std::cell::Cell<f32>,
+    title: String,
+    pub readout: Option<Readout>,
+}
+
+impl Runtime {
+    pub fn effective_highlight(&self) -> Option<(usize, usize)> {
+        self.highlight.or(self.pinned)
+    }
+}
+
+pub struct TamperscopeApp {
+    pub settings: Settings,
+    pub rt: Runtime,
+}
+
+impl TamperscopeApp {
+    pub fn new(cc: &eframe::CreationContext<'_>) -> TamperscopeApp {
+        let settings: Settings = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        let mut app = TamperscopeApp::with_settings(settings, Some(cc.egui_ctx.clone()));
+        app.rt.gpu = gpu::install(cc.wgpu_render_state.as_ref());
+        app.rt.linear_target = cc
+            .wgpu_render_state
+            .as_ref()
+            .is_some_and(|rs| rs.target_format.is_srgb());
+        if !app.rt.gpu {
+            app.rt
+                .errors
+                .push("The wgpu renderer is not available: the image view cannot be drawn".into());
+        }
+        app
+    }
+
+    /// The app without a window (command-level tests): the worker runs, nothing is drawn.
+    pub fn with_settings(settings: Settings, ctx: Option<egui::Context>) -> TamperscopeApp {
+        let mut errors = Vec::new();
+        let worker = match WorkerHandle::spawn(ctx, AnalysisParams::default()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                errors.push(format!("Cannot start the analysis worker: {e}"));
+                None
+            }
+        };
+        let stats = std::env::var(STATS_ENV)
+            .ok()
+            .filter(|v| !v.is_empty() && v != "0")
+            .map(|_| Stats::new());
+        TamperscopeApp {
+            settings,
+            rt: Runtime {
+                worker,
+                engine: EngineStatus::default(),
+                doc: None,
+                next_job: 0,
+                cancel: None,
+                errors,
+                notice: None,
+                view: ViewTransform::default(),
+                highlight: None,
+                pinned: None,
+                scene: Default::default(),
+                next_generation: 1,
+                gpu: false,
+                linear_target: false,
+                timing: None,
+                stats,
+                last_zoom: std::cell::Cell::new(1.0),
+                title: String::new(),
+                readout: None,
+            },
+        }
+    }
+
+    fn generation(&mut self) -> u64 {
+        self.rt.next_generation += 1;
+        self.rt.next_generation
+    }
+
+    fn upload_heat(&mut self, slot: usize, map: Option<&Map>) {
+        let up = map.map(|m| Upload {
+            generation: 0,
+            data: Arc::new(m.to_u8()),
+        });
+        self.rt.scene.heat[slot] = up.map(|mut u| {
+            u.generation = self.generation();
+            u
+        });
+    }
+
+    /// Re-upload only H of segmenter `i` (after a mask change).
+    pub fn upload_refined(&mut self, i: usize) {
+        if i >= MAX_SEGMENTERS {
+            return;
+        }
+        let h = self
+            .rt
+            .doc
+            .as_ref()
+            .and_then(|d| d.segs.get(i))
+            .and_then(|s| s.result.refined.clone());
+        self.upload_heat(SLOT_REFINED0 + i, h.as_ref());
+    }
+
+    /// Upload segmenter `i`'s region index map and H.
+    pub fn upload_segmenter(&mut self, i: usize) {
+        if i >= MAX_SEGMENTERS {
+            return;
+        }
+        let index = self
+            .rt
+            .doc
+            .as_ref()
+            .and_then(|d| d.segs.get(i))
+            .map(|s| s.index_map());
+        let generation = self.generation();
+        self.rt.scene.index[i] = index.map(|data| Upload {
+            generation,
+            data: Arc::new(data),
+        });
+        self.upload_refined(i);
+    }
+
+    /// Drain the worker's messages into the document.
+    pub fn poll_worker(&mut self) {
+        let Some(worker) = &self.rt.worker else {
+            return;
+        };
+        let replies: Vec<Reply> = worker.rx.try_iter().collect();
+        for r in replies {
+            self.handle_reply(r);
+        }
+    }
+
+    fn current(&mut self, job: u64) -> Option<&mut Document> {
+        self.rt.doc.as_mut().filter(|d| d.job == job)
+    }
+
+    fn first_overlay(&mut self) {
+        if let Some(t) = &mut self.rt.timing
+            && t.first_overlay_ms.is_none()
+        {
+            let ms = t.started.elapsed().as_secs_f64() * 1e3;
+            t.first_overlay_ms = Some(ms);
+            if let Some(s) = &self.rt.stats {
+                s.event(&format!("open -> first overlay {ms:.0} ms"));
+            }
+        }
+    }
+
+    fn handle_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::EngineOpened {
+                error,
+                unavailable,
+                missing,
+                segmenters,
+                classifiers,
+            } => {
+                self.rt.engine = EngineStatus {
+                    ready: true,
+                    error,
+                    unavailable,
+                    missing,
+                    segmenters,
+                    classifiers,
+                };
+            }
+            Reply::Progress { job, progress } => {
+                let Some(doc) = self.current(job) else { return };
+                match progress {
+                    Progress::Started { stage, total, .. } => {
+                        doc.total_stages = total;
+                        doc.stages.push(StageRow {
+                            name: stage,
+                            state: StageState::Running,
+                        });
+                    }
+                    Progress::Finished { stage, ms } => {
+                        if let Some(row) = doc.stages.iter_mut().rev().find(|r| r.name == stage) {
+                            row.state = StageState::Done(ms);
+                        }
+                    }
+                }
+            }
+            Reply::Photo {
+                job,
+                info,
+                photo,
+                mips,
+            } => {
+                let Some(doc) = self.current(job) else { return };
+                doc.info = Some(info);
+                doc.photo = Some(photo);
+                let generation = self.generation();
+                self.rt.scene.photo = Some(Upload {
+                    generation,
+                    data: mips,
+                });
+            }
+            Reply::Prepared { job, working, ela } => {
+                let size = (working.width(), working.height());
+                let Some(doc) = self.current(job) else { return };
+                doc.working = Some(working);
+                doc.ela = Some(ela);
+                let ela = doc.ela.clone();
+                self.rt.scene.work_size = size;
+                self.upload_heat(SLOT_ELA, ela.as_ref());
+                self.first_overlay();
+            }
+            Reply::Classified {
+                job,
+                variants,
+                fused,
+            } => {
+                let Some(doc) = self.current(job) else { return };
+                doc.variants = variants;
+                doc.fused = Some(fused);
+                let cams: Vec<(usize, Map)> = doc
+                    .variants
+                    .iter()
+                    .filter_map(|v| gpu::slot_cam(v.info.variant).map(|s| (s, v.cam.clone())))
+                    .collect();
+                let fused = doc.fused.clone();
+                for (slot, cam) in cams {
+                    self.upload_heat(slot, Some(&cam));
+                }
+                self.upload_heat(SLOT_FUSED, fused.as_ref());
+            }
+            Reply::Segmented {
+                job,
+                name,
+                segmentation,
+                ms,
+            } => {
+                let settings = self.settings.clone();
+                let Some(doc) = self.current(job) else { return };
+                let fused = doc.fused.clone();
+                let state =
+                    SegState::new(name.clone(), segmentation, ms, fused.as_ref(), &settings);
+                let i = match doc.segs.iter().position(|s| s.name == name) {
+                    Some(i) => {
+                        doc.segs[i] = state;
+                        i
+                    }
+                    None => {
+                        doc.segs.push(state);
+                        doc.segs.len() - 1
+                    }
+                };
+                if !self.settings.seg_layers.contains_key(&name) {
+                    // First time this segmenter is seen: show H and the chosen mask of the first one.
+                    let first = i == 0;
+                    self.settings.seg_layers.insert(
+                        name,
+                        SegToggles {
+                            masks: false,
+                            chosen: first,
+                            refined: first,
+                        },
+                    );
+                }
+                self.upload_segmenter(i);
+            }
+            Reply::SegmenterFailed { job, name, reason } => {
+                let Some(doc) = self.current(job) else { return };
+                doc.seg_errors.push(tamperscope::pipeline::Unavailable {
+                    name: name.clone(),
+                    reason: reason.clone(),
+                });
+                if let Some(row) = doc
+                    .stages
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.name.ends_with(&name))
+                {
+                    row.state = StageState::Failed(reason);
+                }
+            }
+            Reply::Done { job, total_ms } => {
+                let Some(doc) = self.current(job) else { return };
+                doc.running = false;
+                if let Some(t) = &mut self.rt.timing {
+                    let ms = t.started.elapsed().as_secs_f64() * 1e3;
+                    t.done_ms = Some(ms);
+                    if let Some(s) = &self.rt.stats {
+                        s.event(&format!(
+                            "open -> full result {ms:.0} ms (worker {total_ms:.0} ms)"
+                        ));
+                    }
+                }
+            }
+            Reply::Failed { job, error } => {
+                let Some(doc) = self.current(job) else { return };
+                doc.running = false;
+                if let Some(row) = doc
+                    .stages
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.state == StageState::Running)
+                {
+                    row.state = StageState::Failed(error.clone());
+                }
+                self.rt.errors.push(error);
+            }
+            Reply::Cancelled { job } => {
+                let Some(doc) = self.current(job) else { return };
+                doc.running = false;
+                doc.cancelled = true;
+                doc.stages.retain(|r| r.state != StageState::Running);
+            }
+        }
+    }
+
+    /// Whether the current analysis is still running (for tests and the stats label).
+    pub fn analysis_running(&self) -> bool {
+        self.rt.doc.as_ref().is_some_and(|d| d.running)
+    }
+
+    /// Draw the whole window; returns the commands the views emitted.
+    pub fn window_ui(&mut self, ui: &mut egui::Ui) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        egui::Panel::top("menu").show(ui, |ui| {
+            self.menu_bar_ui(ui, &mut cmds);
+        });
+        if !self.rt.errors.is_empty() {
+            egui::Panel::top("errors").show(ui, |ui| self.error_bar_ui(ui, &mut cmds));
+        }
+        let readout = self.rt.readout.clone();
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui, readout.as_ref()));
+        if self.settings.show_layers_panel {
+            egui::Panel::left("layers")
+                .resizable(true)
+                .default_size(230.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| self.layers_panel_ui(ui, &mut cmds));
+                });
+        }
+        if self.settings.show_analysis_panel {
+            egui::Panel::right("analysis")
+                .resizable(true)
+                .default_size(330.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .show(ui, |ui| self.analysis_panel_ui(ui, &mut cmds));
+                });
+        }
+        let readout = egui::CentralPanel::default()
+            .frame(egui::Frame::new().fill(egui::Color32::from_gray(30)))
+            .show(ui, |ui| match self.settings.view_mode {
+                ViewMode::Single => self.view_ui(ui, 0, &PaneSpec::Main, &mut cmds),
+                ViewMode::Compare => self.compare_ui(ui, &mut cmds),
+            })
+            .inner;
+        self.rt.readout = readout;
+        // Drag and drop.
+        let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if let Some(p) = dropped.into_iter().next() {
+            cmds.push(Command::Open(p));
+        }
+        if ui.ctx().input(|i| !i.raw.hovered_files.is_empty()) {
+            let rect = ui.ctx().content_rect();
+            let painter = ui.ctx().layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                ui.scope_id().with("drop"),
+            ));
+            painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop the image to open it",
+                egui::FontId::proportional(22.0),
+                egui::Color32::WHITE,
+            );
+        }
+        if ui
+            .ctx()
+            .input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::O))
+        {
+            cmds.push(Command::OpenDialog);
+        }
+        cmds
+    }
+
+    /// One frame: worker messages, UI, commands.
+    pub fn frame(&mut self, ui: &mut egui::Ui) {
+        let t0 = Instant::now();
+        self.poll_worker();
+        let cmds = self.window_ui(ui);
+        // Hover highlights are per frame: the commands of this frame set them again.
+        self.rt.highlight = None;
+        for c in cmds {
+            self.apply(c);
+        }
+        if let Some(doc) = &self.rt.doc {
+            let title = format!(
+                "tamperscope — {}",
+                doc.path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            );
+            if title != self.rt.title {
+                ui.ctx()
+                    .send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+                self.rt.title = title;
+            }
+        }
+        let running = self.analysis_running();
+        if let Some(stats) = &mut self.rt.stats {
+            let dragging = ui.ctx().input(|i| i.pointer.any_down());
+            let state = if running {
+                "analysing"
+            } else if dragging {
+                "panning"
+            } else {
+                "idle"
+            };
+            stats.frame(t0.elapsed().as_secs_f32() * 1e3, state);
+            // Continuous frames so that the intervals measure rendering, not input.
+            ui.ctx().request_repaint();
+        }
+    }
+}
+
+impl eframe::App for TamperscopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}

@@ -1,0 +1,591 @@
+//! The panels around the image: menu bar, error bar, layers (left), analysis (right), status bar.
+//! Each `_ui` function only reads the app and pushes [`Command`]s.
+
+use egui::{Color32, RichText};
+use tamperscope::colormap::ColorMap;
+use tamperscope::output::STAND_IN_LABEL;
+use tamperscope::similarity::SimilarityVariant;
+
+use super::TamperscopeApp;
+use super::command::Command;
+use super::gpu::MAX_PANES;
+use super::state::{HeatLayer, LayerStyle, SegLayer, StageState, ViewMode};
+use super::viewer::Readout;
+
+const WARN: Color32 = Color32::from_rgb(255, 170, 60);
+const BAD: Color32 = Color32::from_rgb(255, 110, 110);
+const GOOD: Color32 = Color32::from_rgb(120, 210, 120);
+/// Masks listed per segmenter before "show all".
+const LIST_LIMIT: usize = 25;
+
+impl TamperscopeApp {
+    pub fn menu_bar_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open…").clicked() {
+                    cmds.push(Command::OpenDialog);
+                    ui.close();
+                }
+                ui.menu_button("Open recent", |ui| {
+                    if self.settings.recent.is_empty() {
+                        ui.label("(none)");
+                    }
+                    for p in &self.settings.recent {
+                        if ui.button(p.display().to_string()).clicked() {
+                            cmds.push(Command::Open(p.clone()));
+                            ui.close();
+                        }
+                    }
+                    ui.separator();
+                    if ui
+                        .add_enabled(
+                            !self.settings.recent.is_empty(),
+                            egui::Button::new("Clear recent files"),
+                        )
+                        .clicked()
+                    {
+                        cmds.push(Command::ClearRecent);
+                        ui.close();
+                    }
+                });
+                ui.separator();
+                let has_image = self.rt.doc.as_ref().is_some_and(|d| d.working.is_some());
+                if ui
+                    .add_enabled(has_image, egui::Button::new("Export view as PNG…"))
+                    .clicked()
+                {
+                    cmds.push(Command::ExportViewDialog);
+                    ui.close();
+                }
+                ui.add_enabled(false, egui::Button::new("Export report…"))
+                    .on_disabled_hover_text("coming: issue 5");
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                let ppp = ui.ctx().pixels_per_point();
+                if ui.button("Fit").clicked() {
+                    cmds.push(Command::Fit);
+                    ui.close();
+                }
+                if ui.button("1:1").clicked() {
+                    cmds.push(Command::OneToOne {
+                        pixels_per_point: ppp,
+                    });
+                    ui.close();
+                }
+                ui.separator();
+                let mut layers = self.settings.show_layers_panel;
+                let mut analysis = self.settings.show_analysis_panel;
+                if ui.checkbox(&mut layers, "Layers panel").changed()
+                    || ui.checkbox(&mut analysis, "Analysis panel").changed()
+                {
+                    cmds.push(Command::ShowPanels { layers, analysis });
+                }
+            });
+            ui.separator();
+            let mode = self.settings.view_mode;
+            if ui
+                .selectable_label(mode == ViewMode::Single, "Single view")
+                .clicked()
+            {
+                cmds.push(Command::SetViewMode(ViewMode::Single));
+            }
+            if ui
+                .selectable_label(mode == ViewMode::Compare, "Compare view")
+                .clicked()
+            {
+                cmds.push(Command::SetViewMode(ViewMode::Compare));
+            }
+            if mode == ViewMode::Compare {
+                let mut n = self.settings.compare_panes;
+                egui::ComboBox::from_id_salt("panes")
+                    .selected_text(format!("{n} panes"))
+                    .show_ui(ui, |ui| {
+                        for k in 2..=MAX_PANES {
+                            ui.selectable_value(&mut n, k, format!("{k} panes"));
+                        }
+                    });
+                if n != self.settings.compare_panes {
+                    cmds.push(Command::SetComparePanes(n));
+                }
+            }
+            ui.separator();
+            if ui.button("Fit").clicked() {
+                cmds.push(Command::Fit);
+            }
+            if ui.button("1:1").clicked() {
+                cmds.push(Command::OneToOne {
+                    pixels_per_point: ui.ctx().pixels_per_point(),
+                });
+            }
+        });
+    }
+
+    pub fn error_bar_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
+        for (i, e) in self.rt.errors.iter().enumerate() {
+            egui::Frame::new()
+                .fill(Color32::from_rgb(90, 25, 25))
+                .inner_margin(4.0)
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        if ui.button("✕").on_hover_text("Dismiss").clicked() {
+                            cmds.push(Command::DismissError(i));
+                        }
+                        ui.label(RichText::new(e).color(Color32::WHITE));
+                    });
+                });
+        }
+    }
+
+    pub fn layers_panel_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
+        ui.heading("Layers");
+        let doc = self.rt.doc.as_ref();
+        for layer in HeatLayer::ALL {
+            let available = doc.is_some_and(|d| d.heat_map(layer).is_some());
+            let style = self.settings.heat[layer.index()];
+            if let Some(s) =
+                style_row_ui(ui, layer.label(), style, available, ("heat", layer.index()))
+            {
+                cmds.push(Command::SetHeatStyle(layer, s));
+            }
+        }
+        ui.separator();
+        let mut t = self.settings.display_threshold;
+        if ui
+            .add(egui::Slider::new(&mut t, 0.0..=1.0).text("display threshold"))
+            .on_hover_text("Heat values below this are not drawn")
+            .changed()
+        {
+            cmds.push(Command::SetThreshold(t));
+        }
+        ui.separator();
+        ui.label(RichText::new("Per segmenter").strong());
+        let segs = doc.map(|d| d.segs.as_slice()).unwrap_or_default();
+        if segs.is_empty() {
+            ui.weak("(no masks yet)");
+        }
+        for seg in segs {
+            let t = self.settings.seg_toggles(&seg.name);
+            ui.label(&seg.name);
+            ui.horizontal(|ui| {
+                let mut m = t.masks;
+                if ui
+                    .checkbox(&mut m, format!("Masks · {}", seg.name))
+                    .changed()
+                {
+                    cmds.push(Command::SetSegLayer {
+                        segmenter: seg.name.clone(),
+                        layer: SegLayer::Masks,
+                        on: m,
+                    });
+                }
+            });
+            ui.horizontal(|ui| {
+                let mut c = t.chosen;
+                if ui
+                    .add_enabled(
+                        seg.result.chosen.is_some(),
+                        egui::Checkbox::new(&mut c, format!("Chosen · {}", seg.name)),
+                    )
+                    .changed()
+                {
+                    cmds.push(Command::SetSegLayer {
+                        segmenter: seg.name.clone(),
+                        layer: SegLayer::Chosen,
+                        on: c,
+                    });
+                }
+                let mut r = t.refined;
+                if ui
+                    .add_enabled(
+                        seg.result.refined.is_some(),
+                        egui::Checkbox::new(&mut r, format!("H · {}", seg.name)),
+                    )
+                    .changed()
+                {
+                    cmds.push(Command::SetSegLayer {
+                        segmenter: seg.name.clone(),
+                        layer: SegLayer::Refined,
+                        on: r,
+                    });
+                }
+            });
+        }
+        ui.add_space(4.0);
+        let mut mo = self.settings.masks_opacity;
+        if ui
+            .add(egui::Slider::new(&mut mo, 0.0..=1.0).text("mask opacity"))
+            .changed()
+        {
+            cmds.push(Command::SetMasksOpacity(mo));
+        }
+        let mut co = self.settings.chosen_opacity;
+        if ui
+            .add(egui::Slider::new(&mut co, 0.0..=1.0).text("chosen opacity"))
+            .changed()
+        {
+            cmds.push(Command::SetChosenOpacity(co));
+        }
+        let refined = self.settings.refined;
+        let mut opacity = refined.opacity;
+        let mut cmap = refined.cmap;
+        ui.horizontal(|ui| {
+            ui.add(egui::Slider::new(&mut opacity, 0.0..=1.0).text("H opacity"));
+            cmap_combo_ui(ui, &mut cmap, "refined_cmap");
+        });
+        if opacity != refined.opacity || cmap != refined.cmap {
+            cmds.push(Command::SetRefinedStyle(LayerStyle {
+                opacity,
+                cmap,
+                ..refined
+            }));
+        }
+    }
+
+    pub fn analysis_panel_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
+        ui.heading("Analysis");
+        self.progress_ui(ui, cmds);
+        self.models_ui(ui);
+        let Some(doc) = &self.rt.doc else { return };
+
+        if !doc.variants.is_empty() {
+            ui.separator();
+            ui.label(RichText::new("Classifier").strong());
+            if doc.stand_in() {
+                ui.label(
+                    RichText::new(format!(
+                        "{STAND_IN_LABEL}: these probabilities mean nothing"
+                    ))
+                    .color(WARN)
+                    .strong(),
+                );
+            }
+            egui::Grid::new("variants").striped(true).show(ui, |ui| {
+                for v in &doc.variants {
+                    ui.label(format!("A_{}", v.info.variant))
+                        .on_hover_text(format!("{} ({})", v.info.model, v.info.sha256));
+                    ui.label(format!("p = {:.3}", v.probability));
+                    let verdict = tamperscope::output::verdict(v.probability);
+                    let color = if v.probability >= 0.5 { BAD } else { GOOD };
+                    ui.label(RichText::new(verdict).color(color));
+                    if v.info.status.contains("stand-in") {
+                        ui.label(RichText::new(STAND_IN_LABEL).color(WARN).small());
+                    }
+                    ui.end_row();
+                }
+            });
+            let mean =
+                doc.variants.iter().map(|v| v.probability).sum::<f32>() / doc.variants.len() as f32;
+            ui.label(format!(
+                "mean p = {mean:.3}: {}",
+                tamperscope::output::verdict(mean)
+            ));
+        }
+
+        ui.separator();
+        ui.label(RichText::new("Masks").strong());
+        let mut sim = self.settings.similarity;
+        ui.horizontal(|ui| {
+            ui.label("similarity");
+            for v in SimilarityVariant::ALL {
+                ui.radio_value(&mut sim, v, v.name());
+            }
+        });
+        if sim != self.settings.similarity {
+            cmds.push(Command::SetSimilarity(sim));
+        }
+        let mut pct = self.settings.min_area_fraction * 100.0;
+        if ui
+            .add(egui::Slider::new(&mut pct, 0.0..=10.0).text("min area %").max_decimals(2))
+            .on_hover_text("Regions smaller than this share of the image are dropped (semantic masks are filtered at once; the built-in segmenter is re-run, a few ms)")
+            .changed()
+        {
+            cmds.push(Command::SetMinArea(pct / 100.0));
+        }
+        for e in &doc.seg_errors {
+            ui.label(RichText::new(format!("{} failed: {}", e.name, e.reason)).color(BAD));
+        }
+        for (si, seg) in doc.segs.iter().enumerate() {
+            let n = seg.result.segmentation.regions.len();
+            let header = format!(
+                "{} — {} masks ({} dropped), {:.0} ms",
+                seg.name, n, seg.result.segmentation.dropped_small, seg.ms
+            );
+            egui::CollapsingHeader::new(header)
+                .id_salt(("seg", si))
+                .default_open(true)
+                .show(ui, |ui| {
+                    if seg.result.scores.is_empty() && n > 0 {
+                        ui.weak("no S: the classifier is unavailable");
+                    }
+                    if seg.user_choice.is_some()
+                        && ui
+                            .button(format!("Automatic evidence mask · {}", seg.name))
+                            .clicked()
+                    {
+                        cmds.push(Command::ChooseMask {
+                            seg: si,
+                            region: None,
+                        });
+                    }
+                    let total = seg
+                        .result
+                        .segmentation
+                        .regions
+                        .first()
+                        .map(|r| r.mask.data.len())
+                        .unwrap_or(1)
+                        .max(1) as f32;
+                    let show_all = ui
+                        .ctx()
+                        .data(|d| d.get_temp::<bool>(ui.scope_id().with(("show_all", si))))
+                        .unwrap_or(false);
+                    let ranked = seg.ranked();
+                    let best = seg
+                        .result
+                        .scores
+                        .iter()
+                        .copied()
+                        .fold(0f32, f32::max)
+                        .max(1e-6);
+                    for (rank, &i) in ranked.iter().enumerate() {
+                        if rank >= LIST_LIMIT && !show_all {
+                            if ui.button(format!("show all {n}")).clicked() {
+                                ui.ctx().data_mut(|d| {
+                                    d.insert_temp(ui.scope_id().with(("show_all", si)), true)
+                                });
+                            }
+                            break;
+                        }
+                        let r = &seg.result.segmentation.regions[i];
+                        let chosen = seg.result.chosen == Some(i);
+                        let highlighted = self.rt.effective_highlight() == Some((si, i));
+                        let s = seg.result.scores.get(i).copied();
+                        ui.horizontal(|ui| {
+                            let c = tamperscope::colormap::region_color(i);
+                            let (sw, _) = ui
+                                .allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                            ui.painter()
+                                .rect_filled(sw, 2.0, Color32::from_rgb(c[0], c[1], c[2]));
+                            let radio = ui.radio(chosen, "").on_hover_text("Use as evidence mask");
+                            if radio.clicked() && !chosen {
+                                cmds.push(Command::ChooseMask {
+                                    seg: si,
+                                    region: Some(i),
+                                });
+                            }
+                            let text = match s {
+                                Some(s) => format!(
+                                    "#{i} {}  S={s:.3}  {:.1}%",
+                                    r.label,
+                                    100.0 * r.area as f32 / total
+                                ),
+                                None => format!(
+                                    "#{i} {}  {:.1}%",
+                                    r.label,
+                                    100.0 * r.area as f32 / total
+                                ),
+                            };
+                            let text = if chosen {
+                                RichText::new(text)
+                                    .strong()
+                                    .color(Color32::from_rgb(80, 230, 230))
+                            } else {
+                                RichText::new(text)
+                            };
+                            let resp = ui.selectable_label(highlighted, text);
+                            if let Some(s) = s {
+                                let (bar, _) = ui.allocate_exact_size(
+                                    egui::vec2(40.0, 6.0),
+                                    egui::Sense::hover(),
+                                );
+                                ui.painter().rect_filled(bar, 0.0, Color32::from_gray(60));
+                                let mut fill = bar;
+                                fill.set_width(bar.width() * (s / best).clamp(0.0, 1.0));
+                                ui.painter().rect_filled(
+                                    fill,
+                                    0.0,
+                                    Color32::from_rgb(230, 120, 40),
+                                );
+                            }
+                            if resp.hovered() || radio.hovered() {
+                                cmds.push(Command::Highlight(Some((si, i))));
+                            }
+                            if resp.clicked() {
+                                cmds.push(Command::Pin(Some((si, i))));
+                            }
+                            if resp.double_clicked() {
+                                cmds.push(Command::ChooseMask {
+                                    seg: si,
+                                    region: Some(i),
+                                });
+                            }
+                        });
+                    }
+                    if let Some(l) = &seg.result.likelihoods {
+                        ui.weak(format!(
+                            "evidence likelihoods r1 = {:.3}, r0 = {:.3}",
+                            l.r1, l.r0
+                        ));
+                    }
+                });
+        }
+    }
+
+    fn progress_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
+        let Some(doc) = &self.rt.doc else {
+            ui.weak("No image open.");
+            return;
+        };
+        ui.label(
+            RichText::new(
+                doc.path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            )
+            .strong(),
+        )
+        .on_hover_text(doc.path.display().to_string());
+        if let Some(info) = &doc.info {
+            ui.weak(format!(
+                "{}x{} {} · sha256 {}…",
+                info.width,
+                info.height,
+                info.format,
+                &info.sha256[..info.sha256.len().min(12)]
+            ));
+        }
+        let done = doc
+            .stages
+            .iter()
+            .filter(|s| matches!(s.state, StageState::Done(_)))
+            .count();
+        if doc.running {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                let total = doc.total_stages.max(1);
+                ui.add(
+                    egui::ProgressBar::new(done as f32 / total as f32)
+                        .text(format!("{done}/{total} stages"))
+                        .desired_width(160.0),
+                );
+                if ui.button("Cancel").clicked() {
+                    cmds.push(Command::CancelAnalysis);
+                }
+            });
+        } else if doc.cancelled {
+            ui.label(RichText::new("Analysis cancelled").color(WARN));
+        }
+        egui::CollapsingHeader::new("Stages")
+            .default_open(doc.running)
+            .show(ui, |ui| {
+                for s in &doc.stages {
+                    match &s.state {
+                        StageState::Running => ui.horizontal(|ui| {
+                            ui.spinner();
+                            ui.label(&s.name);
+                        }),
+                        StageState::Done(ms) => ui.horizontal(|ui| {
+                            ui.label(RichText::new("done").color(GOOD));
+                            ui.label(format!("{}  {ms:.0} ms", s.name));
+                        }),
+                        StageState::Failed(e) => ui.horizontal(|ui| {
+                            ui.label(RichText::new("failed").color(BAD));
+                            ui.label(format!("{}: {e}", s.name));
+                        }),
+                    };
+                }
+            });
+    }
+
+    fn models_ui(&self, ui: &mut egui::Ui) {
+        let e = &self.rt.engine;
+        if !e.ready {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Loading models…");
+            });
+            return;
+        }
+        ui.separator();
+        ui.label(RichText::new("Models").strong());
+        if !e.classifiers.is_empty() {
+            ui.weak(format!("classifier: {}", e.classifiers.join(", ")));
+        }
+        ui.weak(format!("segmenters: {}", e.segmenters.join(", ")));
+        if let Some(err) = &e.error {
+            ui.label(RichText::new(format!("Classifier unavailable: {err}")).color(BAD));
+            ui.weak("ELA and the built-in segmenter still work; no A, S or H until a classifier is installed.");
+        }
+        for u in &e.unavailable {
+            ui.label(RichText::new(format!("{} unavailable: {}", u.name, u.reason)).color(WARN));
+        }
+        if !e.missing.is_empty() {
+            egui::CollapsingHeader::new(format!("{} model(s) not installed", e.missing.len()))
+                .show(ui, |ui| {
+                    for (name, hint) in &e.missing {
+                        ui.label(format!("{name}: {hint}"));
+                    }
+                });
+        }
+    }
+
+    pub fn status_bar_ui(&self, ui: &mut egui::Ui, readout: Option<&Readout>) {
+        ui.horizontal(|ui| {
+            if let Some(r) = readout {
+                ui.monospace(format!("x {:>5} y {:>5}  RGB {:>3} {:>3} {:>3}", r.x, r.y, r.rgb[0], r.rgb[1], r.rgb[2]));
+                for (k, v) in &r.values {
+                    ui.separator();
+                    ui.monospace(format!("{k} {v}"));
+                }
+            } else if let Some(n) = &self.rt.notice {
+                ui.label(n);
+            } else {
+                ui.weak("Drag to pan, scroll or pinch to zoom; click a mask to highlight it, double-click to make it the evidence mask.");
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.monospace(format!("zoom {:.0}%", self.rt.last_zoom.get() * 100.0));
+            });
+        });
+    }
+}
+
+/// Checkbox, opacity slider and colour map of one heat layer; returns the new style if changed.
+fn style_row_ui(
+    ui: &mut egui::Ui,
+    label: &str,
+    style: LayerStyle,
+    available: bool,
+    id: (&str, usize),
+) -> Option<LayerStyle> {
+    let mut s = style;
+    ui.add_enabled_ui(available, |ui| {
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut s.visible, label);
+        });
+        ui.horizontal(|ui| {
+            ui.add(egui::Slider::new(&mut s.opacity, 0.0..=1.0).show_value(true));
+            cmap_combo_ui(ui, &mut s.cmap, id);
+        });
+    });
+    (s != style).then_some(s)
+}
+
+fn cmap_combo_ui(
+    ui: &mut egui::Ui,
+    cmap: &mut ColorMap,
+    id: impl std::hash::Hash + std::fmt::Debug,
+) {
+    egui::ComboBox::from_id_salt(id)
+        .width(70.0)
+        .selected_text(cmap.name())
+        .show_ui(ui, |ui| {
+            for c in ColorMap::ALL {
+                ui.selectable_value(cmap, c, c.name());
+            }
+        });
+}

@@ -1,0 +1,440 @@
+//! What the app knows: persisted [`Settings`] (one serde struct, saved by `App::save`) and the
+//! runtime [`Document`] of the open image, kept apart so that no handle or result is ever
+//! serialised.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use tamperscope::colormap::ColorMap;
+use tamperscope::imageio::ImageInfo;
+use tamperscope::pipeline::{SegmenterResult, Unavailable, VariantResult, score_and_refine};
+use tamperscope::raster::Map;
+use tamperscope::segment::{MaskRule, Segmentation};
+use tamperscope::similarity::SimilarityVariant;
+
+/// Recent files kept.
+pub const MAX_RECENT: usize = 10;
+
+/// Opacity, colour map and visibility of one layer kind.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LayerStyle {
+    pub visible: bool,
+    pub opacity: f32,
+    pub cmap: ColorMap,
+}
+
+impl LayerStyle {
+    pub const fn new(visible: bool, opacity: f32, cmap: ColorMap) -> Self {
+        Self {
+            visible,
+            opacity,
+            cmap,
+        }
+    }
+    /// Opacity the shader gets (0 when hidden).
+    pub fn effective(&self) -> f32 {
+        if self.visible {
+            self.opacity.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The heat maps every analysis has (the H maps are per segmenter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeatLayer {
+    Ela,
+    Cam2,
+    Cam3,
+    Cam4,
+    Fused,
+}
+
+impl HeatLayer {
+    pub const ALL: [HeatLayer; 5] = [
+        HeatLayer::Ela,
+        HeatLayer::Cam2,
+        HeatLayer::Cam3,
+        HeatLayer::Cam4,
+        HeatLayer::Fused,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            HeatLayer::Ela => "ELA",
+            HeatLayer::Cam2 => "A_2",
+            HeatLayer::Cam3 => "A_3",
+            HeatLayer::Cam4 => "A_4",
+            HeatLayer::Fused => "A (fused)",
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    pub fn variant(self) -> Option<u32> {
+        match self {
+            HeatLayer::Cam2 => Some(2),
+            HeatLayer::Cam3 => Some(3),
+            HeatLayer::Cam4 => Some(4),
+            _ => None,
+        }
+    }
+}
+
+/// Which per-segmenter layers are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SegToggles {
+    pub masks: bool,
+    pub chosen: bool,
+    pub refined: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegLayer {
+    Masks,
+    Chosen,
+    Refined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum ViewMode {
+    #[default]
+    Single,
+    Compare,
+}
+
+/// What one compare pane shows over the photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaneContent {
+    Photo,
+    Heat(HeatLayer),
+    /// H of the n-th segmenter.
+    Refined(usize),
+    /// Masks and chosen mask of the n-th segmenter.
+    Masks(usize),
+}
+
+impl PaneContent {
+    pub fn label(&self, segmenters: &[String]) -> String {
+        let seg = |i: &usize| {
+            segmenters
+                .get(*i)
+                .cloned()
+                .unwrap_or_else(|| format!("segmenter {}", i + 1))
+        };
+        match self {
+            PaneContent::Photo => "Photo".into(),
+            PaneContent::Heat(h) => h.label().into(),
+            PaneContent::Refined(i) => format!("H ({})", seg(i)),
+            PaneContent::Masks(i) => format!("Masks ({})", seg(i)),
+        }
+    }
+}
+
+/// Everything that persists across runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// ELA, A_2, A_3, A_4, A (indexed by [`HeatLayer::index`]).
+    pub heat: [LayerStyle; 5],
+    /// Style of every segmenter's H (visibility per segmenter in `seg_layers`).
+    pub refined: LayerStyle,
+    /// Opacity of the outlined masks.
+    pub masks_opacity: f32,
+    /// Strength of the chosen-mask outline and dimming outside it.
+    pub chosen_opacity: f32,
+    /// Per segmenter name.
+    pub seg_layers: BTreeMap<String, SegToggles>,
+    pub similarity: SimilarityVariant,
+    /// Minimum region area, as a fraction of the working image (METHOD.md section 4).
+    pub min_area_fraction: f32,
+    /// Heat values below this are not drawn.
+    pub display_threshold: f32,
+    pub last_folder: Option<PathBuf>,
+    pub recent: Vec<PathBuf>,
+    pub view_mode: ViewMode,
+    pub compare_panes: usize,
+    pub pane_content: Vec<PaneContent>,
+    pub show_layers_panel: bool,
+    pub show_analysis_panel: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            heat: [
+                LayerStyle::new(false, 0.6, ColorMap::Gray),
+                LayerStyle::new(false, 0.6, ColorMap::Inferno),
+                LayerStyle::new(false, 0.6, ColorMap::Inferno),
+                LayerStyle::new(false, 0.6, ColorMap::Inferno),
+                LayerStyle::new(true, 0.55, ColorMap::Inferno),
+            ],
+            refined: LayerStyle::new(true, 0.6, ColorMap::Turbo),
+            masks_opacity: 0.8,
+            chosen_opacity: 0.8,
+            seg_layers: BTreeMap::new(),
+            similarity: SimilarityVariant::default(),
+            min_area_fraction: MaskRule::default().min_area_fraction,
+            display_threshold: 0.0,
+            last_folder: None,
+            recent: Vec::new(),
+            view_mode: ViewMode::Single,
+            compare_panes: 2,
+            pane_content: vec![
+                PaneContent::Heat(HeatLayer::Fused),
+                PaneContent::Refined(0),
+                PaneContent::Refined(1),
+                PaneContent::Heat(HeatLayer::Ela),
+            ],
+            show_layers_panel: true,
+            show_analysis_panel: true,
+        }
+    }
+}
+
+impl Settings {
+    pub fn push_recent(&mut self, path: &Path) {
+        self.recent.retain(|p| p != path);
+        self.recent.insert(0, path.to_path_buf());
+        self.recent.truncate(MAX_RECENT);
+        if let Some(dir) = path.parent() {
+            self.last_folder = Some(dir.to_path_buf());
+        }
+    }
+
+    pub fn seg_toggles(&self, name: &str) -> SegToggles {
+        self.seg_layers.get(name).copied().unwrap_or_default()
+    }
+
+    pub fn mask_rule(&self) -> MaskRule {
+        MaskRule {
+            min_area_fraction: self.min_area_fraction.clamp(0.0, 0.5),
+        }
+    }
+}
+
+/// One segmenter's output: all regions it found (the floor rule) and the filtered, scored set.
+pub struct SegState {
+    pub name: String,
+    /// Regions as segmented (semantic: every component; built-in: already merged by the rule).
+    pub raw: Segmentation,
+    /// `kept[i]` = index in `raw.regions` of `result.segmentation.regions[i]`.
+    pub kept: Vec<usize>,
+    /// Scored and refined against the fused map (no scores when the classifier is unavailable).
+    pub result: SegmenterResult,
+    /// The analyst's evidence mask, as an index into `raw.regions` (None = automatic argmax).
+    pub user_choice: Option<usize>,
+    pub ms: f64,
+}
+
+impl SegState {
+    pub fn new(
+        name: String,
+        raw: Segmentation,
+        ms: f64,
+        fused: Option<&Map>,
+        settings: &Settings,
+    ) -> SegState {
+        let empty = Segmentation {
+            segmenter: name.clone(),
+            regions: Vec::new(),
+            dropped_small: 0,
+        };
+        let result = SegmenterResult {
+            segmentation: empty,
+            similarity: settings.similarity,
+            scores: Vec::new(),
+            chosen: None,
+            refined: None,
+            likelihoods: None,
+        };
+        let mut s = SegState {
+            name,
+            raw,
+            kept: Vec::new(),
+            result,
+            user_choice: None,
+            ms,
+        };
+        s.refilter(fused, settings);
+        s
+    }
+
+    /// Apply the minimum-area rule to `raw`, then score and refine (no model is run).
+    pub fn refilter(&mut self, fused: Option<&Map>, settings: &Settings) {
+        let (w, h) = self
+            .raw
+            .regions
+            .first()
+            .map(|r| (r.mask.width, r.mask.height))
+            .unwrap_or((0, 0));
+        let min = settings.mask_rule().min_pixels(w, h);
+        self.kept = self
+            .raw
+            .regions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.area >= min)
+            .map(|(i, _)| i)
+            .collect();
+        let dropped = self.raw.dropped_small + (self.raw.regions.len() - self.kept.len());
+        let segmentation = Segmentation {
+            segmenter: self.raw.segmenter.clone(),
+            regions: self
+                .kept
+                .iter()
+                .map(|&i| self.raw.regions[i].clone())
+                .collect(),
+            dropped_small: dropped,
+        };
+        let chosen = self
+            .user_choice
+            .and_then(|raw| self.kept.iter().position(|&k| k == raw));
+        self.result = match fused {
+            Some(f) => score_and_refine(segmentation, f, settings.similarity, chosen),
+            None => SegmenterResult {
+                segmentation,
+                similarity: settings.similarity,
+                scores: Vec::new(),
+                chosen: None,
+                refined: None,
+                likelihoods: None,
+            },
+        };
+    }
+
+    /// Make region `i` (index into the filtered regions; None = automatic) the evidence mask.
+    pub fn choose(&mut self, i: Option<usize>, fused: Option<&Map>, similarity: SimilarityVariant) {
+        self.user_choice = i.and_then(|i| self.kept.get(i).copied());
+        if let Some(f) = fused {
+            self.result.rescore(f, similarity, i);
+        }
+    }
+
+    /// Regions ranked by S, best first (index into the filtered regions).
+    pub fn ranked(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.result.segmentation.regions.len()).collect();
+        if !self.result.scores.is_empty() {
+            order.sort_by(|&a, &b| self.result.scores[b].total_cmp(&self.result.scores[a]));
+        }
+        order
+    }
+
+    /// Region index + 1 per pixel (0 = none) for the shader; later regions win where they overlap.
+    pub fn index_map(&self) -> Vec<u16> {
+        let regions = &self.result.segmentation.regions;
+        let len = regions.first().map(|r| r.mask.data.len()).unwrap_or(0);
+        let mut out = vec![0u16; len];
+        for (i, r) in regions.iter().enumerate() {
+            let v = (i + 1).min(u16::MAX as usize) as u16;
+            for (o, &m) in out.iter_mut().zip(&r.mask.data) {
+                if m {
+                    *o = v;
+                }
+            }
+        }
+        out
+    }
+
+    /// Region under working-resolution pixel (x, y).
+    pub fn region_at(&self, x: usize, y: usize) -> Option<usize> {
+        let regions = &self.result.segmentation.regions;
+        regions
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, r)| {
+                let [x0, y0, x1, y1] = r.bbox;
+                (x0..x1).contains(&x) && (y0..y1).contains(&y) && r.mask.data[y * r.mask.width + x]
+            })
+            .map(|(i, _)| i)
+    }
+}
+
+/// One stage of the running (or finished) analysis, for the progress list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageState {
+    Running,
+    Done(f64),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageRow {
+    pub name: String,
+    pub state: StageState,
+}
+
+/// The open image and everything computed for it so far.
+#[derive(Default)]
+pub struct Document {
+    pub path: PathBuf,
+    pub job: u64,
+    pub info: Option<ImageInfo>,
+    pub photo: Option<Arc<RgbImage>>,
+    pub working: Option<Arc<RgbImage>>,
+    pub ela: Option<Map>,
+    pub variants: Vec<VariantResult>,
+    pub fused: Option<Map>,
+    pub segs: Vec<SegState>,
+    pub seg_errors: Vec<Unavailable>,
+    pub stages: Vec<StageRow>,
+    pub total_stages: usize,
+    pub running: bool,
+    pub cancelled: bool,
+}
+
+impl Document {
+    pub fn variant(&self, v: u32) -> Option<&VariantResult> {
+        self.variants.iter().find(|r| r.info.variant == v)
+    }
+
+    pub fn heat_map(&self, layer: HeatLayer) -> Option<&Map> {
+        match layer {
+            HeatLayer::Ela => self.ela.as_ref(),
+            HeatLayer::Fused => self.fused.as_ref(),
+            _ => layer
+                .variant()
+                .and_then(|v| self.variant(v))
+                .map(|r| &r.cam),
+        }
+    }
+
+    pub fn work_size(&self) -> Option<(usize, usize)> {
+        self.working
+            .as_ref()
+            .map(|w| (w.width() as usize, w.height() as usize))
+    }
+
+    pub fn photo_size(&self) -> Option<(f32, f32)> {
+        self.photo
+            .as_ref()
+            .map(|p| (p.width() as f32, p.height() as f32))
+    }
+
+    pub fn segmenter_names(&self) -> Vec<String> {
+        self.segs.iter().map(|s| s.name.clone()).collect()
+    }
+
+    pub fn stand_in(&self) -> bool {
+        self.variants
+            .iter()
+            .any(|v| v.info.status.contains("stand-in"))
+    }
+}
+
+/// What the worker reported about the models.
+#[derive(Debug, Clone, Default)]
+pub struct EngineStatus {
+    pub ready: bool,
+    /// The classifier (and so the engine) could not be opened: the reason, user-readable.
+    pub error: Option<String>,
+    pub unavailable: Vec<Unavailable>,
+    /// Models of the manifest that are not installed, with how to install them.
+    pub missing: Vec<(String, String)>,
+    pub segmenters: Vec<String>,
+    pub classifiers: Vec<String>,
+}

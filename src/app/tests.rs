@@ -1,0 +1,1 @@
+//! App tests (unit tests of the binary crate: `cargo test --release --bin tamperscope`).

@@ -1,0 +1,382 @@
+//! The image view: pan and zoom transforms, the wgpu paint callback that blends the photo and the
+//! layers (`shaders/view.wgsl`), and the pixel readout under the cursor.
+//!
+//! Coordinates: "screen" = egui points, "image" = photo pixels, "work" = working-resolution pixels
+//! of the maps and masks. Transforms are named `target_from_source`.
+
+use egui::{Pos2, Rect, Sense, Vec2, vec2};
+use serde::{Deserialize, Serialize};
+
+use super::TamperscopeApp;
+use super::command::Command;
+use super::gpu::{self, MAX_SEGMENTERS, SLOT_FUSED, SLOT_REFINED0, ViewCallback, ViewUniforms};
+use super::state::{HeatLayer, PaneContent};
+
+/// Pan and zoom, shared by every pane (the compare view is synchronised by construction).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ViewTransform {
+    /// Image point shown at the centre of the pane.
+    pub center: Vec2,
+    /// Screen points per image pixel.
+    pub zoom: f32,
+    /// Fit the image to the pane (recomputed every frame until the analyst pans or zooms).
+    pub fit: bool,
+}
+
+impl Default for ViewTransform {
+    fn default() -> Self {
+        Self {
+            center: Vec2::ZERO,
+            zoom: 1.0,
+            fit: true,
+        }
+    }
+}
+
+pub const MIN_ZOOM: f32 = 0.01;
+pub const MAX_ZOOM: f32 = 64.0;
+
+impl ViewTransform {
+    /// The transform actually used in `pane` for an image of `image_size` pixels.
+    pub fn resolved(&self, pane: Rect, image_size: Vec2) -> ViewTransform {
+        if !self.fit || image_size.x <= 0.0 || image_size.y <= 0.0 {
+            return *self;
+        }
+        let zoom = (pane.width() / image_size.x)
+            .min(pane.height() / image_size.y)
+            .max(MIN_ZOOM);
+        ViewTransform {
+            center: image_size * 0.5,
+            zoom,
+            fit: true,
+        }
+    }
+
+    pub fn image_from_screen(&self, pane: Rect, p: Pos2) -> Pos2 {
+        (self.center + (p - pane.center()) / self.zoom).to_pos2()
+    }
+
+    pub fn screen_from_image(&self, pane: Rect, q: Pos2) -> Pos2 {
+        pane.center() + (q.to_vec2() - self.center) * self.zoom
+    }
+
+    /// Zoom by `factor` keeping the image point under `anchor` (screen) in place.
+    pub fn zoomed_about(&self, pane: Rect, anchor: Pos2, factor: f32) -> ViewTransform {
+        let q = self.image_from_screen(pane, anchor);
+        let zoom = (self.zoom * factor).clamp(MIN_ZOOM, MAX_ZOOM);
+        ViewTransform {
+            center: q.to_vec2() - (anchor - pane.center()) / zoom,
+            zoom,
+            fit: false,
+        }
+    }
+
+    pub fn panned(&self, delta_screen: Vec2) -> ViewTransform {
+        ViewTransform {
+            center: self.center - delta_screen / self.zoom,
+            zoom: self.zoom,
+            fit: false,
+        }
+    }
+}
+
+/// What a pane draws over the photo.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaneSpec {
+    /// The single view: every visible layer of the settings.
+    Main,
+    /// A compare pane: one layer.
+    Compare(PaneContent),
+}
+
+/// The pixel under the cursor and the values of the visible layers there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Readout {
+    pub x: u32,
+    pub y: u32,
+    pub rgb: [u8; 3],
+    pub values: Vec<(String, String)>,
+}
+
+impl TamperscopeApp {
+    /// Uniforms for one pane: which layers, how opaque, which colour map; the transform is added by
+    /// [`Self::view_ui`].
+    pub fn pane_uniforms(&self, spec: &PaneSpec) -> ViewUniforms {
+        let mut u = ViewUniforms::zeroed_default();
+        let s = &self.settings;
+        let Some(doc) = &self.rt.doc else { return u };
+        u.misc = [s.display_threshold, 0.12, 0.0, 0.0];
+        u.chosen_index = [-1; 4];
+        u.highlight = [-1; 4];
+        let heat_on = |layer: HeatLayer| doc.heat_map(layer).is_some();
+        let heat_slot = |layer: HeatLayer| match layer {
+            HeatLayer::Ela => gpu::SLOT_ELA,
+            HeatLayer::Fused => SLOT_FUSED,
+            other => other
+                .variant()
+                .and_then(gpu::slot_cam)
+                .unwrap_or(SLOT_FUSED),
+        };
+        for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
+            u.chosen_index[i] = seg.result.chosen.map(|c| c as i32).unwrap_or(-1);
+        }
+        match spec {
+            PaneSpec::Main => {
+                for layer in HeatLayer::ALL {
+                    let style = s.heat[layer.index()];
+                    if heat_on(layer) {
+                        u.set_heat(
+                            heat_slot(layer),
+                            style.effective(),
+                            style.cmap.shader_index(),
+                        );
+                    }
+                }
+                for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
+                    let t = s.seg_toggles(&seg.name);
+                    if t.refined && seg.result.refined.is_some() {
+                        u.set_heat(
+                            SLOT_REFINED0 + i,
+                            s.refined.effective(),
+                            s.refined.cmap.shader_index(),
+                        );
+                    }
+                    if t.masks {
+                        u.mask_opacity[i] = s.masks_opacity;
+                    }
+                    if t.chosen && seg.result.chosen.is_some() {
+                        u.chosen_opacity[i] = s.chosen_opacity;
+                    }
+                }
+            }
+            PaneSpec::Compare(content) => match content {
+                PaneContent::Photo => {}
+                PaneContent::Heat(layer) => {
+                    let style = s.heat[layer.index()];
+                    if heat_on(*layer) {
+                        u.set_heat(heat_slot(*layer), style.opacity, style.cmap.shader_index());
+                    }
+                }
+                PaneContent::Refined(i) => {
+                    if doc.segs.get(*i).is_some_and(|g| g.result.refined.is_some())
+                        && *i < MAX_SEGMENTERS
+                    {
+                        u.set_heat(
+                            SLOT_REFINED0 + i,
+                            s.refined.opacity,
+                            s.refined.cmap.shader_index(),
+                        );
+                    }
+                }
+                PaneContent::Masks(i) => {
+                    if *i < MAX_SEGMENTERS && *i < doc.segs.len() {
+                        u.mask_opacity[*i] = s.masks_opacity;
+                        u.chosen_opacity[*i] = if doc.segs[*i].result.chosen.is_some() {
+                            s.chosen_opacity
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            },
+        }
+        if let Some((seg, region)) = self.rt.effective_highlight()
+            && seg < MAX_SEGMENTERS
+        {
+            u.highlight = [seg as i32, region as i32, 0, 0];
+        }
+        u
+    }
+
+    /// The segmenter whose masks the cursor picks in a pane.
+    fn pick_segmenter(&self, spec: &PaneSpec) -> Option<usize> {
+        let doc = self.rt.doc.as_ref()?;
+        match spec {
+            PaneSpec::Main => doc.segs.iter().position(|g| {
+                let t = self.settings.seg_toggles(&g.name);
+                t.masks || t.chosen
+            }),
+            PaneSpec::Compare(PaneContent::Masks(i)) => (*i < doc.segs.len()).then_some(*i),
+            PaneSpec::Compare(_) => None,
+        }
+    }
+
+    /// One image pane: input (pan, zoom, hover, click on a mask) and the paint callback.
+    /// Returns the commands to apply and the readout under the cursor.
+    pub fn view_ui(
+        &self,
+        ui: &mut egui::Ui,
+        pane: usize,
+        spec: &PaneSpec,
+        cmds: &mut Vec<Command>,
+    ) -> Option<Readout> {
+        let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        let Some(doc) = &self.rt.doc else {
+            ui.painter()
+                .rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Open an image: File ▸ Open…, drop a file here, or pass it on the command line",
+                egui::FontId::proportional(15.0),
+                egui::Color32::GRAY,
+            );
+            return None;
+        };
+        let Some((pw, ph)) = doc.photo_size() else {
+            ui.painter()
+                .rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+            ui.put(rect, egui::Spinner::new().size(32.0));
+            return None;
+        };
+        let image_size = vec2(pw, ph);
+        let view = self.rt.view.resolved(rect, image_size);
+        self.rt
+            .last_zoom
+            .set(view.zoom * ui.ctx().pixels_per_point());
+
+        // Input.
+        if response.dragged() {
+            let delta = response.drag_delta();
+            if delta != Vec2::ZERO {
+                cmds.push(Command::SetView(view.panned(delta)));
+            }
+        }
+        let hover = response.hover_pos();
+        if let Some(p) = hover {
+            let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+            let factor = zoom * (scroll * 0.0025).exp();
+            if (factor - 1.0).abs() > 1e-4 {
+                cmds.push(Command::SetView(view.zoomed_about(rect, p, factor)));
+            }
+        }
+
+        let ppp = ui.ctx().pixels_per_point();
+        let mut u = self.pane_uniforms(spec);
+        let origin = view.screen_from_image(rect, Pos2::ZERO);
+        u.origin_scale = [
+            origin.x * ppp,
+            origin.y * ppp,
+            view.zoom * ppp,
+            if self.rt.linear_target { 1.0 } else { 0.0 },
+        ];
+        let (ww, wh) = doc.work_size().unwrap_or((1, 1));
+        u.sizes = [pw, ph, ww as f32, wh as f32];
+        // Pixel peeping: nearest sampling once an image pixel is larger than two screen pixels.
+        u.misc[2] = if view.zoom * ppp > 2.0 { 1.0 } else { 0.0 };
+
+        if self.rt.gpu {
+            ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+                rect,
+                ViewCallback {
+                    pane,
+                    scene: self.rt.scene.clone(),
+                    uniforms: u,
+                },
+            ));
+        } else {
+            ui.painter()
+                .rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "The image view needs the wgpu renderer",
+                egui::FontId::proportional(15.0),
+                egui::Color32::LIGHT_RED,
+            );
+        }
+
+        // Readout, hover and click on masks.
+        let mut readout = None;
+        if let Some(p) = hover {
+            let q = view.image_from_screen(rect, p);
+            if q.x >= 0.0 && q.y >= 0.0 && q.x < pw && q.y < ph {
+                let (x, y) = (q.x as u32, q.y as u32);
+                let wx = ((q.x / pw) * ww as f32) as usize;
+                let wy = ((q.y / ph) * wh as f32) as usize;
+                let (wx, wy) = (wx.min(ww.saturating_sub(1)), wy.min(wh.saturating_sub(1)));
+                readout = Some(self.readout_at(x, y, wx, wy, spec));
+                if let Some(seg) = self.pick_segmenter(spec) {
+                    let region = doc.segs[seg].region_at(wx, wy);
+                    if let Some(r) = region {
+                        cmds.push(Command::Highlight(Some((seg, r))));
+                    }
+                    if response.double_clicked() {
+                        if let Some(r) = region {
+                            cmds.push(Command::ChooseMask {
+                                seg,
+                                region: Some(r),
+                            });
+                        }
+                    } else if response.clicked() {
+                        cmds.push(Command::Pin(region.map(|r| (seg, r))));
+                    }
+                }
+            }
+        }
+        readout
+    }
+
+    fn readout_at(&self, x: u32, y: u32, wx: usize, wy: usize, spec: &PaneSpec) -> Readout {
+        let mut out = Readout {
+            x,
+            y,
+            ..Default::default()
+        };
+        let Some(doc) = &self.rt.doc else { return out };
+        if let Some(photo) = &doc.photo
+            && x < photo.width()
+            && y < photo.height()
+        {
+            out.rgb = photo.get_pixel(x, y).0;
+        }
+        let u = self.pane_uniforms(spec);
+        let value =
+            |m: &tamperscope::raster::Map| m.data.get(wy * m.width + wx).copied().unwrap_or(0.0);
+        for layer in HeatLayer::ALL {
+            let slot = match layer {
+                HeatLayer::Ela => gpu::SLOT_ELA,
+                HeatLayer::Fused => SLOT_FUSED,
+                other => other
+                    .variant()
+                    .and_then(gpu::slot_cam)
+                    .unwrap_or(SLOT_FUSED),
+            };
+            if u.heat(slot) > 0.0
+                && let Some(m) = doc.heat_map(layer)
+            {
+                out.values
+                    .push((layer.label().to_string(), format!("{:.3}", value(m))));
+            }
+        }
+        for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
+            if u.heat(SLOT_REFINED0 + i) > 0.0
+                && let Some(h) = &seg.result.refined
+            {
+                out.values
+                    .push((format!("H {}", seg.name), format!("{:.3}", value(h))));
+            }
+            if (u.mask_opacity[i] > 0.0 || u.chosen_opacity[i] > 0.0)
+                && let Some(r) = seg.region_at(wx, wy)
+            {
+                let s = seg
+                    .result
+                    .scores
+                    .get(r)
+                    .map(|s| format!(" S={s:.2}"))
+                    .unwrap_or_default();
+                out.values.push((
+                    seg.name.clone(),
+                    format!("#{r} {}{s}", seg.result.segmentation.regions[r].label),
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl ViewUniforms {
+    pub fn zeroed_default() -> ViewUniforms {
+        bytemuck::Zeroable::zeroed()
+    }
+}
