@@ -150,6 +150,8 @@ pub struct Runtime {
     pub last_zoom: std::cell::Cell<f32>,
     title: String,
     pub readout: Option<Readout>,
+    /// Show per-stage times (off in snapshot tests, where they would differ run to run).
+    pub show_timings: bool,
 }
 
 impl Runtime {
@@ -218,6 +220,7 @@ impl TamperscopeApp {
                 stats,
                 last_zoom: std::cell::Cell::new(1.0),
                 title: String::new(),
+                show_timings: true,
                 readout: None,
             },
         }

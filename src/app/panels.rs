@@ -310,10 +310,13 @@ impl TamperscopeApp {
         }
         for (si, seg) in doc.segs.iter().enumerate() {
             let n = seg.result.segmentation.regions.len();
-            let header = format!(
-                "{} — {} masks ({} dropped), {:.0} ms",
-                seg.name, n, seg.result.segmentation.dropped_small, seg.ms
+            let mut header = format!(
+                "{} — {} masks ({} dropped)",
+                seg.name, n, seg.result.segmentation.dropped_small
             );
+            if self.rt.show_timings {
+                header.push_str(&format!(", {:.0} ms", seg.ms));
+            }
             egui::CollapsingHeader::new(header)
                 .id_salt(("seg", si))
                 .default_open(true)
@@ -480,8 +483,11 @@ impl TamperscopeApp {
         } else if doc.cancelled {
             ui.label(RichText::new("Analysis cancelled").color(WARN));
         }
+        if !self.rt.show_timings {
+            return;
+        }
         egui::CollapsingHeader::new("Stages")
-            .default_open(doc.running)
+            .default_open(true)
             .show(ui, |ui| {
                 for s in &doc.stages {
                     match &s.state {
