@@ -1,0 +1,65 @@
+"""Training data: signed-ELA tensors computed by the app's own binary (``tamperscope ela``).
+
+Never re-implements ELA: ``ela_cache`` runs
+``target/release/tamperscope ela --list LIST --out-dir DIR --quality 90 --size 384 --scale 1``
+and loads ``DIR/<stem>.npy`` (float32 [3,384,384], raw E = I - JPEG90(I), area-resized).
+The model input is E / ela_scale.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("TAMPERSCOPE_SHARED", "/work/shared"))
+CACHE = REPO / ".cache"
+BINARY = REPO / "target" / "release" / "tamperscope"
+
+
+def read_labels(csv_path: Path) -> list[tuple[Path, int, str]]:
+    root = csv_path.parent
+    with open(csv_path) as f:
+        return [(root / r["image"], int(r["label"]), r["kind"]) for r in csv.DictReader(f)]
+
+
+def ela_cache(images: list[Path], name: str, quality: int = 90, size: int = 384) -> list[Path]:
+    """Signed-ELA .npy files for ``images`` (computed once by the app's binary)."""
+    out = CACHE / "ela" / name
+    npys = [out / (p.stem + ".npy") for p in images]
+    if not all(n.exists() for n in npys):
+        out.mkdir(parents=True, exist_ok=True)
+        lst = CACHE / f"{name}_list.txt"
+        lst.write_text("".join(f"{p}\n" for p in images))
+        subprocess.run([str(BINARY), "ela", "--list", str(lst), "--out-dir", str(out), "--quality", str(quality),
+                        "--size", str(size), "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+    return npys
+
+
+def load_split(split: str) -> tuple[list[Path], np.ndarray, list[str]]:
+    """split: casia_train | casia_val | synth (``.cache/synth`` made by synth.py)."""
+    if split == "synth":
+        rows = read_labels(CACHE / "synth" / "labels.csv")
+    else:
+        rows = read_labels(SHARED / "data" / "casia1" / split.split("_")[1] / "labels.csv")
+    npys = ela_cache([r[0] for r in rows], split)
+    return npys, np.array([r[1] for r in rows], np.float32), [r[2] for r in rows]
+
+
+def metrics(p: np.ndarray, y: np.ndarray) -> dict:
+    """Image-level AUC (rank statistic, ties averaged), accuracy and F1 at p >= 0.5."""
+    from scipy.stats import rankdata
+
+    p = np.asarray(p, np.float64)
+    y = np.asarray(y).astype(bool)
+    r = rankdata(p)
+    npos, nneg = y.sum(), (~y).sum()
+    auc = (r[y].sum() - npos * (npos + 1) / 2) / (npos * nneg)
+    pred = p >= 0.5
+    tp, fp, fn = (pred & y).sum(), (pred & ~y).sum(), (~pred & y).sum()
+    f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+    return {"auc": round(float(auc), 4), "acc": round(float((pred == y).mean()), 4), "f1": round(float(f1), 4),
+            "n": int(len(y)), "n_pos": int(npos)}

@@ -1,0 +1,170 @@
+"""Export WCBnet to ONNX (METHOD.md s.8) and write the Rust-side Grad-CAM parity fixture.
+
+Graph: input ``ela`` [N,3,384,384] (signed ELA / ela_scale), dynamic N; outputs, for v in 2, 3, 4:
+``logit_b{v}`` [N,1], ``features_b{v}`` = Fc_v [N,C,h,w], ``alpha_b{v}`` [N,C] = w / (h w)
+(exact Grad-CAM weights of a GAP + dense head).
+
+Usage:
+  python -m tamperscope_training.export --ckpt training/runs/wcb-mnv2/model.pt --out models/wcbnet.onnx
+  python -m tamperscope_training.export --fixture --model models/wcbnet.onnx --ela-scale 2
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .data import BINARY, REPO
+from .gradcam import cam_from_outputs
+
+VARIANTS = (2, 3, 4)
+OUTPUT_NAMES = [f"{k}_b{v}" for v in VARIANTS for k in ("logit", "features", "alpha")]
+FIXTURE_DIR = REPO / "tests" / "fixtures" / "gradcam_parity"
+FIX_W, FIX_H = 96, 64
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_onnx(model, path, opset: int = 17) -> None:
+    import torch
+
+    class Wrap(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, ela):
+            o = self.m.forward_all(ela)
+            return tuple(t for v in VARIANTS for t in o[v])
+
+    model.eval()
+    x = torch.zeros(1, 3, 384, 384)
+    dyn = {"ela": {0: "N"}, **{n: {0: "N"} for n in OUTPUT_NAMES}}
+    torch.onnx.export(Wrap(model), (x,), str(path), input_names=["ela"], output_names=OUTPUT_NAMES,
+                      dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False)
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+def run_onnx(path, x: np.ndarray) -> dict:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(zip(OUTPUT_NAMES, sess.run(OUTPUT_NAMES, {"ela": np.ascontiguousarray(x, np.float32)})))
+
+
+def fixture_inputs(ela_scale: float, seed: int = 1234) -> tuple[list[np.ndarray], list[str]]:
+    """Two ELA inputs (already scaled, [1,3,384,384]) from redistributable photos (Kodak crops and
+    Debian wallpapers): one authentic crop and one synthesised splice, via the app's own ELA."""
+    from PIL import Image
+
+    from .synth import PHOTOS, make_one
+
+    photos = sorted((PHOTOS / "kodak24").glob("*.jpg")) + sorted((PHOTOS / "wallpapers").glob("*.jpg"))
+    imgs = []
+    kinds = []
+    i = 0
+    while len(imgs) < 2:
+        label = len(imgs)  # first authentic, then manipulated
+        img, _mask, hist, kind = make_one(i, seed, label, photos, PHOTOS)
+        i += 1
+        if kind == "splice-coco":  # COCO pixels are not redistributable here
+            continue
+        imgs.append((img, hist))
+        kinds.append(kind)
+    out = []
+    with tempfile.TemporaryDirectory() as td:
+        td = Path(td)
+        lst = []
+        for k, (img, hist) in enumerate(imgs):
+            p = td / f"fix{k}.jpg"
+            img.save(p, "JPEG", quality=hist["q_final"], subsampling=hist["sub"])
+            lst.append(str(p))
+        (td / "list.txt").write_text("\n".join(lst) + "\n")
+        subprocess.run([str(BINARY), "ela", "--list", str(td / "list.txt"), "--out-dir", str(td / "ela"),
+                        "--quality", "90", "--size", "384", "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+        for k in range(len(imgs)):
+            out.append((np.load(td / "ela" / f"fix{k}.npy") / ela_scale).astype(np.float32)[None])
+    return out, kinds
+
+
+def write_fixture(model_path, ela_scale: float, out_dir=FIXTURE_DIR) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = []
+    xs, kinds = fixture_inputs(ela_scale)
+    for name, x, kind in zip(("a.npy", "b.npy"), xs, kinds):
+        np.save(out_dir / name, x)
+        o = run_onnx(model_path, x)
+        variants = {}
+        for v in VARIANTS:
+            z = float(o[f"logit_b{v}"][0, 0])
+            cam = cam_from_outputs(o[f"features_b{v}"][0], o[f"alpha_b{v}"][0], FIX_W, FIX_H)
+            variants[str(v)] = {"logit": z, "prob": float(1 / (1 + np.exp(-z))),
+                                "cam": [round(float(c), 6) for c in cam.ravel()]}
+        cases.append({"input": name, "kind": kind, "variants": variants})
+    rel = Path(model_path).resolve().relative_to(REPO)
+    exp = {"model": str(rel), "model_sha256": sha256(model_path), "width": FIX_W, "height": FIX_H,
+           "ela_scale": ela_scale, "layout": "cam is row-major [height][width]; input .npy is float32 [1,3,384,384], already scaled",
+           "cases": cases}
+    (out_dir / "expected.json").write_text(json.dumps(exp))
+    return exp
+
+
+def evaluate_onnx(model_path, ela_scale: float, split: str = "casia_val", bs: int = 8) -> dict:
+    """Image-level metrics of the exported model (per variant and mean probability) on CASIA val."""
+    import onnxruntime as ort
+
+    from .data import load_split, metrics
+
+    npys, y, _ = load_split(split)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+    names = [f"logit_b{v}" for v in VARIANTS]
+    zs = []
+    for i in range(0, len(npys), bs):
+        x = np.stack([np.load(n) / ela_scale for n in npys[i:i + bs]]).astype(np.float32)
+        zs.append(np.concatenate(sess.run(names, {"ela": x}), axis=1))
+    p = 1 / (1 + np.exp(-np.concatenate(zs)))
+    res = {f"b{v}": metrics(p[:, j], y) for j, v in enumerate(VARIANTS)}
+    res["mean"] = metrics(p.mean(1), y)
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt")
+    ap.add_argument("--out", default=str(REPO / "models" / "wcbnet.onnx"))
+    ap.add_argument("--fixture", action="store_true")
+    ap.add_argument("--model", default=str(REPO / "models" / "wcbnet.onnx"))
+    ap.add_argument("--ela-scale", type=float, default=2.0)
+    ap.add_argument("--eval-val", action="store_true", help="print the ONNX model's CASIA val metrics")
+    args = ap.parse_args(argv)
+    if args.ckpt:
+        from .model import load_checkpoint
+
+        model = load_checkpoint(args.ckpt)
+        export_onnx(model, args.out)
+        print(f"{args.out}: {Path(args.out).stat().st_size} bytes, sha256 {sha256(args.out)}")
+    if args.fixture:
+        exp = write_fixture(args.model, args.ela_scale)
+        print(json.dumps({c["input"]: {v: c["variants"][v]["prob"] for v in c["variants"]} for c in exp["cases"]}))
+    if args.eval_val:
+        print(json.dumps(evaluate_onnx(args.model, args.ela_scale)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""WCBnet (METHOD.md s.2): backbone blocks F_1..F_5, cross-block attention CBAM_i, GAP + dense head.
+
+One network, one shared backbone, three CBAM heads (variants i = 2, 3, 4). Backbones:
+  * ``mobilenetv2`` - torchvision MobileNetV2 ``features[0:18]`` (F_1..F_5 at strides 2..32,
+    channels 16/24/32/96/320), optionally initialised from ImageNet weights;
+  * ``resnet50`` - torchvision ResNet-50 (F_1 = stem before max-pool, F_2..F_5 = layer1..layer4,
+    channels 64/256/512/1024/2048), from scratch (no ImageNet ResNet weights here).
+``ResNet50Baseline`` is the plain ResNet-50 image classifier (the paper's comparison).
+
+CBAM_i (cross-block attention), for a target block i of spatial size (h_i, w_i):
+  R_j = ReLU(BN(Conv1x1(F_j))) -> d channels, rescaled to (h_i, w_i): finer blocks are average-pooled
+        by an integer factor *before* the projection, coarser ones bilinearly upsampled after it;
+  g_j = GAP(R_j); q_j = W_q g_j, k_j = W_k g_j; A = softmax_k(q_j . k_k / sqrt(d_k)) (5 x 5,
+        self-attention over blocks);
+  O_j = R_j + sum_k A[j, k] R_k (non-negative, since R >= 0 and A >= 0);
+  Fc_i = concat_j O_j -> C = 5 d channels.
+Head: z = dense(GAP(Fc_i)). Since the head is exactly GAP + dense, the Grad-CAM weights are
+alpha_k = w_k / (h_i w_i) (METHOD.md s.3); ``forward_all`` also returns them.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+VARIANTS = (2, 3, 4)
+
+
+def load_legacy_features(feats: nn.Sequential, sd: dict) -> None:
+    """Load MobileNetV2 ``features.*`` weights, also from the legacy flat key layout
+    (``features.2.conv.3.weight`` instead of ``2.conv.1.0.weight``): keys are matched in order within
+    each block, with shapes checked."""
+    own = feats.state_dict()
+    new = {}
+    for blk in sorted({k.split(".")[0] for k in own}, key=int):
+        mine = [k for k in own if k.split(".")[0] == blk]
+        theirs = [k for k in sd if k.startswith(f"features.{blk}.")]
+        assert len(mine) == len(theirs), (blk, len(mine), len(theirs))
+        for a, b in zip(mine, theirs):
+            assert a.rsplit(".", 1)[1] == b.rsplit(".", 1)[1] and own[a].shape == sd[b].shape, (a, b)
+            new[a] = sd[b]
+    feats.load_state_dict(new, strict=True)
+
+
+class MobileNetV2Blocks(nn.Module):
+    """MobileNetV2 blocks. F_1 (stride 2) is returned average-pooled 2x2 to stride 4: CBAM only ever
+    average-pools it further (to blocks 2..4) and pooling composes exactly, so this changes nothing in
+    the maths but lets training cache it at a quarter of the size.
+
+    ``frozen`` first blocks (default 3: F_1..F_3) keep their ImageNet weights and BN statistics
+    (eval mode, no gradient): on 2 CPU cores their full-resolution backward pass is what makes
+    training too slow, and freezing them lets training cache their outputs once (``stem``)."""
+
+    SPLITS = ((0, 2), (2, 4), (4, 7), (7, 14), (14, 18))
+    CHANNELS = (16, 24, 32, 96, 320)
+
+    def __init__(self, weights_path: str | None = None, frozen: int = 3):
+        super().__init__()
+        feats = torchvision.models.mobilenet_v2(weights=None).features
+        if weights_path:
+            load_legacy_features(feats, torch.load(weights_path, map_location="cpu", weights_only=False))
+        self.blocks = nn.ModuleList(nn.Sequential(*[feats[i] for i in range(a, b)]) for a, b in self.SPLITS)
+        self.channels = self.CHANNELS
+        self.frozen = frozen
+        for b in self.blocks[:frozen]:
+            for p in b.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for b in self.blocks[: self.frozen]:
+            b.eval()
+        return self
+
+    def stem(self, x):
+        """The frozen blocks' outputs (F_1 pooled to stride 4, F_2, ...)."""
+        out = []
+        for i in range(self.frozen):
+            x = self.blocks[i](x)
+            out.append(F.avg_pool2d(x, 2) if i == 0 else x)
+        return out
+
+    def rest(self, stem_out):
+        out = list(stem_out)
+        x = out[-1]
+        if len(out) < self.frozen:  # cache made with fewer frozen blocks: run the missing ones
+            with torch.no_grad():
+                for b in self.blocks[len(out):self.frozen]:
+                    x = b(x)
+                    out.append(x)
+        for b in self.blocks[len(out):]:
+            x = b(x)
+            out.append(x)
+        return out
+
+    def forward(self, x):
+        return self.rest(self.stem(x))
+
+
+class ResNet50Blocks(nn.Module):
+    CHANNELS = (64, 256, 512, 1024, 2048)
+
+    def __init__(self):
+        super().__init__()
+        r = torchvision.models.resnet50(weights=None)
+        self.stem = nn.Sequential(r.conv1, r.bn1, r.relu)
+        self.pool = r.maxpool
+        self.layers = nn.ModuleList([r.layer1, r.layer2, r.layer3, r.layer4])
+        self.channels = self.CHANNELS
+
+    def forward(self, x):
+        x = self.stem(x)
+        out = [x]
+        x = self.pool(x)
+        for layer in self.layers:
+            x = layer(x)
+            out.append(x)
+        return out
+
+
+def rescale(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    # python ints: the input size is fixed (384 x 384), so the export bakes these in as constants
+    xh, xw, h, w = int(x.shape[-2]), int(x.shape[-1]), int(h), int(w)
+    if (xh, xw) == (h, w):
+        return x
+    if xh > h:
+        assert xh % h == 0 and xw % w == 0, (xh, xw, h, w)
+        return F.avg_pool2d(x, kernel_size=(xh // h, xw // w))
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+
+
+class CrossBlockAttention(nn.Module):
+    def __init__(self, in_channels, target: int, d: int = 64, dk: int = 32):
+        super().__init__()
+        self.target = target  # 1-based block index i
+        self.proj = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True)) for c in in_channels
+        )
+        self.q = nn.Linear(d, dk)
+        self.k = nn.Linear(d, dk)
+        self.dk = dk
+        self.out_channels = d * len(in_channels)
+
+    def forward(self, feats):
+        h, w = feats[self.target - 1].shape[-2:]
+        rs = []
+        for p, f in zip(self.proj, feats):
+            # pool first (cheaper; pooling commutes with the 1x1 conv), upsample after projecting
+            rs.append(p(rescale(f, h, w)) if f.shape[-2] >= h else rescale(p(f), h, w))
+        r = torch.stack(rs, dim=1)  # N,B,d,h,w
+        g = r.mean(dim=(3, 4))  # N,B,d
+        att = torch.softmax(self.q(g) @ self.k(g).transpose(1, 2) / math.sqrt(self.dk), dim=-1)  # N,B,B
+        mixed = torch.einsum("njk,nkchw->njchw", att, r)
+        o = r + mixed
+        n, b, c = o.shape[:3]
+        return o.reshape(n, b * c, h, w)
+
+
+class WCBNet(nn.Module):
+    def __init__(self, backbone: str = "mobilenetv2", weights_path: str | None = None, d: int = 64,
+                 variants=VARIANTS, dropout: float = 0.2, frozen: int = 3):
+        super().__init__()
+        if backbone == "mobilenetv2":
+            self.backbone = MobileNetV2Blocks(weights_path, frozen=frozen)
+        elif backbone == "resnet50":
+            self.backbone = ResNet50Blocks()
+        else:
+            raise ValueError(backbone)
+        self.backbone_name = backbone
+        self.variants = tuple(variants)
+        self.cbam = nn.ModuleDict({str(v): CrossBlockAttention(self.backbone.channels, v, d) for v in self.variants})
+        self.heads = nn.ModuleDict({str(v): nn.Linear(self.cbam[str(v)].out_channels, 1) for v in self.variants})
+        self.drop = nn.Dropout(dropout)
+
+    def features(self, x=None, stem=None):
+        """Fc_v for every variant: dict v -> [N, C, h_v, w_v]. ``stem``: cached frozen-block outputs."""
+        feats = self.backbone(x) if stem is None else self.backbone.rest(stem)
+        return {v: self.cbam[str(v)](feats) for v in self.variants}
+
+    def head(self, v: int, fc: torch.Tensor) -> torch.Tensor:
+        return self.heads[str(v)](self.drop(fc.mean(dim=(2, 3))))
+
+    def forward(self, x=None, stem=None):
+        """Logits, [N, len(variants)]."""
+        fcs = self.features(x, stem)
+        return torch.cat([self.head(v, fcs[v]) for v in self.variants], dim=1)
+
+    def forward_all(self, x):
+        """dict v -> (logit [N,1], Fc [N,C,h,w], alpha [N,C]); alpha = w / (h w) (exact Grad-CAM weights)."""
+        fcs = self.features(x)
+        out = {}
+        for v in self.variants:
+            fc = fcs[v]
+            lin = self.heads[str(v)]
+            logit = lin(fc.mean(dim=(2, 3)))
+            hw = fc.shape[2] * fc.shape[3]
+            alpha = (lin.weight / hw).expand(fc.shape[0], -1)
+            out[v] = (logit, fc, alpha)
+        return out
+
+
+class ResNet50Baseline(nn.Module):
+    """Plain ResNet-50 image classifier (one logit), the paper's baseline."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torchvision.models.resnet50(weights=None, num_classes=1)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def build(name: str, weights_path: str | None = None, frozen: int = 3, d: int = 64) -> nn.Module:
+    if name == "wcb-mobilenetv2":
+        return WCBNet("mobilenetv2", weights_path, frozen=frozen, d=d)
+    if name == "wcb-mobilenetv2-scratch":
+        return WCBNet("mobilenetv2", None, frozen=0)
+    if name == "wcb-resnet50":
+        return WCBNet("resnet50")
+    if name == "resnet50":
+        return ResNet50Baseline()
+    raise ValueError(name)
+
+
+def load_checkpoint(path) -> WCBNet:
+    """A WCBNet from a training checkpoint ({"config": ..., "state_dict": ...})."""
+    ck = torch.load(path, map_location="cpu")
+    cfg = ck["config"]
+    m = WCBNet(cfg["backbone"], None, d=cfg["d"], frozen=cfg["frozen"])
+    m.load_state_dict(ck["state_dict"])
+    return m.eval()

@@ -1,0 +1,243 @@
+"""Train WCBnet (or the plain ResNet-50 baseline) on signed ELA, image-level labels only.
+
+CPU recipe (see training/README.md):
+  python -m tamperscope_training.train --model wcb-mobilenetv2 --data casia_train,synth \
+      --epochs 5 --seed 0 --out training/runs/wcb-mnv2
+
+For the MobileNetV2 backbone the first ``frozen`` blocks keep their ImageNet weights; their outputs
+are computed once per image and cached (fp16, in RAM) so each step only runs the trainable part.
+Augmentation: random horizontal / vertical flips (of the ELA tensor for models trained end to end;
+of the cached frozen-block features otherwise, an approximation of flipping the input).
+Validation: CASIA v1 val after every epoch; the checkpoint with the best val AUC of the mean
+probability is kept (so val is used for model selection: its numbers are development numbers).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import REPO, load_split, metrics
+from .model import build
+
+MNV2_WEIGHTS = "/work/shared/models/mobilenetv2_imagenet_features.pt"
+
+
+def load_ela(npys, scale):
+    x = torch.empty((len(npys), 3, 384, 384), dtype=torch.float16)
+    for i, n in enumerate(npys):
+        x[i] = torch.from_numpy(np.load(n) / scale)
+    return x
+
+
+@torch.no_grad()
+def compute_stem(model, x16, bs=16):
+    outs = None
+    for i in range(0, len(x16), bs):
+        st = model.backbone.stem(x16[i:i + bs].float())
+        if outs is None:
+            outs = [torch.empty((len(x16),) + s.shape[1:], dtype=torch.float16) for s in st]
+        for o, s in zip(outs, st):
+            o[i:i + bs] = s.half()
+    return outs
+
+
+@torch.no_grad()
+def extend_stem(model, outs, bs=32):
+    bb = model.backbone
+    for b in bb.blocks[len(outs):bb.frozen]:
+        prev, new = outs[-1], None
+        for i in range(0, len(prev), bs):
+            y = b(prev[i:i + bs].float())
+            if new is None:
+                new = torch.empty((len(prev),) + y.shape[1:], dtype=torch.float16)
+            new[i:i + bs] = y.half()
+        outs = outs + [new]
+    return outs
+
+
+def flip(t, fh, fv):
+    if fh:
+        t = t.flip(-1)
+    if fv:
+        t = t.flip(-2)
+    return t
+
+
+class Inputs:
+    """Either raw ELA tensors (end-to-end models) or cached frozen-stem outputs."""
+
+    def __init__(self, model, x16, cached, key):
+        self.cached = cached
+        if cached:  # frozen ImageNet blocks: outputs are cached on disk (.cache/stem/, git-ignored)
+            f = REPO / ".cache" / "stem" / f"{key}.pt"
+            f3 = REPO / ".cache" / "stem" / f"{key[:key.rindex('_f')]}_f3.pt"
+            if f.exists():
+                self.x = torch.load(f)
+            elif f3.exists() and model.backbone.frozen > 3:  # extend a cache of the first 3 blocks
+                self.x = extend_stem(model, torch.load(f3))
+                f.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(self.x, f)
+            else:
+                self.x = compute_stem(model, x16)
+                f.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(self.x, f)
+        else:
+            self.x = x16
+
+    def __len__(self):
+        return len(self.x[0]) if self.cached else len(self.x)
+
+    def get(self, idx, fh=False, fv=False):
+        if self.cached:
+            return {"stem": [flip(s[idx].float(), fh, fv) for s in self.x]}
+        return {"x": flip(self.x[idx].float(), fh, fv)}
+
+
+def logits_of(model, inp):
+    z = model(stem=inp["stem"]) if "stem" in inp else model(inp["x"])
+    return z
+
+
+@torch.no_grad()
+def predict(model, inputs: Inputs, bs=16):
+    model.eval()
+    out = []
+    for i in range(0, len(inputs), bs):
+        idx = torch.arange(i, min(i + bs, len(inputs)))
+        out.append(torch.sigmoid(logits_of(model, inputs.get(idx))))
+    return torch.cat(out).numpy()
+
+
+def evaluate(model, inputs, y, variants):
+    p = predict(model, inputs)
+    res = {}
+    if p.shape[1] == 1:
+        res["baseline"] = metrics(p[:, 0], y)
+        res["mean"] = res["baseline"]
+    else:
+        for j, v in enumerate(variants):
+            res[f"b{v}"] = metrics(p[:, j], y)
+        res["mean"] = metrics(p.mean(1), y)
+    return res, p
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="wcb-mobilenetv2",
+                    choices=["wcb-mobilenetv2", "wcb-mobilenetv2-scratch", "wcb-resnet50", "resnet50"])
+    ap.add_argument("--data", default="casia_train,synth")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--time-budget-min", type=float, default=0, help="stop training after this many minutes")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--ela-scale", type=float, default=2.0)
+    ap.add_argument("--frozen", type=int, default=3, help="MobileNetV2 blocks kept frozen (cached)")
+    ap.add_argument("--d", type=int, default=64, help="CBAM channels per block (C = 5 d)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    model = build(args.model, MNV2_WEIGHTS, frozen=args.frozen, d=args.d)
+    cached = args.model == "wcb-mobilenetv2" and args.frozen > 0
+    variants = list(getattr(model, "variants", []))
+
+    npys, ys, kinds = [], [], []
+    counts = {}
+    for split in args.data.split(","):
+        n, y, k = load_split(split)
+        npys += n
+        ys.append(y)
+        kinds += k
+        counts[split] = {"images": len(n), "manipulated": int(y.sum()), "authentic": int(len(y) - y.sum())}
+    ytr = torch.from_numpy(np.concatenate(ys))
+    vn, yv, _ = load_split("casia_val")
+    t0 = time.time()
+    xtr = Inputs(model, load_ela(npys, args.ela_scale), cached, f"{args.data}_s{args.ela_scale}_f{args.frozen}")
+    xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"casia_val_s{args.ela_scale}_f{args.frozen}")
+    t_prep = time.time() - t0
+    print(f"data {counts}, prepared in {t_prep:.0f}s (cached stem: {cached})", flush=True)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.wd)
+    steps_per_epoch = math.ceil(len(xtr) / args.batch)
+    total = steps_per_epoch * args.epochs
+    budget_s = args.time_budget_min * 60
+
+    def lr_at(frac):  # 5% linear warm-up, then cosine to 0 (over steps, or over the time budget)
+        frac = min(1.0, frac)
+        return args.lr * (frac / 0.05 if frac < 0.05 else 0.5 * (1 + math.cos(math.pi * (frac - 0.05) / 0.95)))
+
+    g = torch.Generator().manual_seed(args.seed)
+    log = []
+    best = -1.0
+    t_train = time.time()
+    stop = False
+    step = 0
+    for ep in range(args.epochs):
+        model.train()
+        perm = torch.randperm(len(xtr), generator=g)
+        tl, nb = 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = perm[b * args.batch:(b + 1) * args.batch]
+            fh, fv = torch.rand(2, generator=g) < 0.5
+            z = logits_of(model, xtr.get(idx, bool(fh), bool(fv)))
+            y = ytr[idx].unsqueeze(1).expand_as(z)
+            loss = F.binary_cross_entropy_with_logits(z, y) * z.shape[1]
+            frac = (time.time() - t_train) / budget_s if budget_s else step / total
+            for gr in opt.param_groups:
+                gr["lr"] = lr_at(frac)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            tl += loss.item()
+            nb += 1
+            if b % 20 == 0:
+                print(f"ep {ep} step {b}/{steps_per_epoch} loss {tl / nb:.4f} t {time.time() - t_train:.0f}s", flush=True)
+            if budget_s and time.time() - t_train > budget_s:
+                stop = True
+                break
+        res, p = evaluate(model, xva, yv, variants)
+        ent = {"epoch": ep, "steps": step, "train_loss": tl / max(1, nb), "val": res,
+               "time_s": round(time.time() - t_train)}
+        log.append(ent)
+        print(json.dumps(ent), flush=True)
+        if res["mean"]["auc"] > best:
+            best = res["mean"]["auc"]
+            cfg = {"backbone": getattr(model, "backbone_name", args.model), "d": args.d, "frozen": args.frozen}
+            torch.save({"config": cfg, "state_dict": model.state_dict()}, out / "model.pt")
+            np.save(out / "val_probs.npy", p)
+        if stop:
+            break
+    summary = {
+        "model": args.model, "args": vars(args), "command": " ".join(["python", "-m", "tamperscope_training.train"] + (argv or sys.argv[1:])),
+        "commit": commit, "seed": args.seed, "data": counts, "val_data": {"casia_val": len(vn), "manipulated": int(yv.sum())},
+        "prep_s": round(t_prep), "train_s": round(time.time() - t_train), "wall_s": round(time.time() - t_start),
+        "best_val_mean_auc": best, "log": log,
+        "trainable_params": sum(p.numel() for p in params), "params": sum(p.numel() for p in model.parameters()),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps({k: summary[k] for k in ("model", "best_val_mean_auc", "wall_s", "train_s")}))
+
+
+if __name__ == "__main__":
+    main()

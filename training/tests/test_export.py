@@ -1,0 +1,105 @@
+"""ONNX export parity (METHOD.md s.8).
+
+* test_committed_model_matches_fixture: needs only numpy + onnxruntime and the committed
+  models/wcbnet.onnx and tests/fixtures/gradcam_parity/ (no torch, no /work/shared).
+* test_export_parity_random_model: exports a randomly initialised WCBnet and checks ONNX logits
+  against PyTorch (< 1e-4) and autograd Grad-CAM against the CAM from ONNX features/alpha (< 1e-3).
+* test_trained_checkpoint_parity: the same for the shipped model's PyTorch checkpoint
+  (TAMPERSCOPE_WCBNET_CKPT, default training/runs/wcb-mnv2/model.pt; git-ignored, skipped if absent).
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = REPO / "models" / "wcbnet.onnx"
+FIX = REPO / "tests" / "fixtures" / "gradcam_parity"
+CKPT = Path(os.environ.get("TAMPERSCOPE_WCBNET_CKPT", REPO / "training" / "runs" / "wcb-mnv2" / "model.pt"))
+
+
+def _sha(p):
+    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+def test_committed_model_matches_fixture():
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    from tamperscope_training.export import OUTPUT_NAMES
+    from tamperscope_training.gradcam import cam_from_outputs
+
+    if not MODEL.exists() or not (FIX / "expected.json").exists():
+        pytest.skip("models/wcbnet.onnx or the gradcam_parity fixture is missing")
+    exp = json.loads((FIX / "expected.json").read_text())
+    assert exp["model_sha256"] == _sha(MODEL), "fixture was made with another model file: regenerate it"
+    sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["ela"]
+    assert [o.name for o in sess.get_outputs()] == OUTPUT_NAMES
+    for case in exp["cases"]:
+        x = np.load(FIX / case["input"])
+        assert x.shape == (1, 3, 384, 384) and x.dtype == np.float32
+        o = dict(zip(OUTPUT_NAMES, sess.run(OUTPUT_NAMES, {"ela": x})))
+        for v, want in case["variants"].items():
+            f, a = o[f"features_b{v}"][0], o[f"alpha_b{v}"][0]
+            assert a.shape == (f.shape[0],)
+            p = 1 / (1 + np.exp(-float(o[f"logit_b{v}"][0, 0])))
+            assert abs(p - want["prob"]) < 1e-4
+            cam = cam_from_outputs(f, a, exp["width"], exp["height"])
+            assert np.abs(cam.ravel() - np.array(want["cam"])).max() < 1e-3
+
+
+def _parity(model, onnx_path, xs):
+    import torch
+
+    from tamperscope_training.export import VARIANTS, run_onnx
+    from tamperscope_training.gradcam import cam_from_outputs, torch_gradcam
+
+    model.eval()
+    x = torch.from_numpy(xs)
+    with torch.no_grad():
+        ref = model.forward_all(x)
+    o = run_onnx(onnx_path, xs)
+    for v in VARIANTS:
+        assert np.abs(o[f"logit_b{v}"] - ref[v][0].numpy()).max() < 1e-4
+        assert o[f"features_b{v}"].shape == tuple(ref[v][1].shape)
+        probs, cams = torch_gradcam(model, x, v, 96, 64)
+        for n in range(len(xs)):
+            cam = cam_from_outputs(o[f"features_b{v}"][n], o[f"alpha_b{v}"][n], 96, 64)
+            assert np.abs(cam - cams[n]).max() < 1e-3, v
+            assert abs(probs[n] - 1 / (1 + np.exp(-o[f"logit_b{v}"][n, 0]))) < 1e-4
+
+
+def test_export_parity_random_model(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    pytest.importorskip("onnx", reason="onnx not installed")
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    from tamperscope_training.export import export_onnx
+    from tamperscope_training.model import WCBNet
+
+    torch.manual_seed(0)
+    model = WCBNet("mobilenetv2", None)
+    # non-trivial BN statistics and head weights, so the CAMs are not degenerate
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path)
+    xs = np.random.default_rng(0).standard_normal((2, 3, 384, 384)).astype(np.float32)
+    _parity(model, path, xs)
+
+
+def test_trained_checkpoint_parity():
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    if not CKPT.exists() or not MODEL.exists():
+        pytest.skip(f"trained checkpoint {CKPT} (git-ignored) or models/wcbnet.onnx missing")
+    from tamperscope_training.model import load_checkpoint
+
+    model = load_checkpoint(CKPT)
+    xs = [np.load(p) for p in sorted(FIX.glob("*.npy"))]
+    if not xs:
+        pytest.skip("gradcam_parity fixture inputs missing")
+    _parity(model, MODEL, np.concatenate(xs))

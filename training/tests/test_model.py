@@ -1,0 +1,77 @@
+"""WCBnet shapes, the exact-alpha identity (GAP + dense head) and synth determinism."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch not installed")
+
+from tamperscope_training.model import ResNet50Baseline, WCBNet  # noqa: E402
+
+SHARED = Path("/work/shared")
+
+
+def test_shapes_and_alpha_equals_gradient():
+    torch.manual_seed(0)
+    m = WCBNet("mobilenetv2", None).eval()
+    x = torch.randn(2, 3, 384, 384)
+    out = m.forward_all(x)
+    sizes = {2: 96, 3: 48, 4: 24}
+    for v, (z, fc, alpha) in out.items():
+        assert z.shape == (2, 1) and fc.shape == (2, 320, sizes[v], sizes[v]) and alpha.shape == (2, 320)
+        assert (fc >= 0).all()
+        fcg = m.features(x)[v]
+        zz = m.heads[str(v)](fcg.mean(dim=(2, 3)))
+        g = torch.autograd.grad(zz.sum(), fcg)[0].mean(dim=(2, 3))
+        assert torch.allclose(g, alpha, atol=1e-7)
+    assert torch.allclose(m(x), torch.cat([out[v][0] for v in (2, 3, 4)], 1), atol=1e-5)
+
+
+def test_cached_stem_path_equals_full_forward():
+    torch.manual_seed(0)
+    m = WCBNet("mobilenetv2", None, frozen=3).eval()
+    x = torch.randn(1, 3, 384, 384)
+    with torch.no_grad():
+        assert torch.allclose(m(x), m(stem=m.backbone.stem(x)), atol=1e-6)
+    m.train()
+    assert all(not b.training for b in m.backbone.blocks[:3]) and m.backbone.blocks[3].training
+    assert not any(p.requires_grad for p in m.backbone.blocks[0].parameters())
+
+
+def test_resnet50_variants_build():
+    m = WCBNet("resnet50").eval()
+    b = ResNet50Baseline().eval()
+    x = torch.randn(1, 3, 384, 384)
+    with torch.no_grad():
+        assert m(x).shape == (1, 3)
+        assert b(x).shape == (1, 1)
+
+
+def test_imagenet_init_loads():
+    w = SHARED / "models" / "mobilenetv2_imagenet_features.pt"
+    if not w.exists():
+        pytest.skip(f"{w} missing (shared/ not available)")
+    m = WCBNet("mobilenetv2", str(w))
+    sd = torch.load(w, map_location="cpu", weights_only=False)
+    assert torch.equal(m.backbone.blocks[0][0][0].weight, sd["features.0.0.weight"])
+
+
+def test_synth_deterministic():
+    photos = SHARED / "data" / "photos"
+    if not photos.exists():
+        pytest.skip(f"{photos} missing (shared/ not available)")
+    from tamperscope_training.synth import list_photos, make_one
+
+    ps = list_photos(photos)
+    for i in range(3):
+        a = make_one(i, 5, 1, ps, photos)
+        b = make_one(i, 5, 1, ps, photos)
+        assert np.array_equal(np.asarray(a[0]), np.asarray(b[0])) and np.array_equal(a[1], b[1])
+        assert a[0].size in ((384, 256), (256, 384))
+
+
+def test_metrics():
+    from tamperscope_training.data import metrics
+
+    r = metrics(np.array([0.1, 0.4, 0.6, 0.9]), np.array([0, 1, 0, 1]))
+    assert r["auc"] == 0.75 and r["acc"] == 0.5
