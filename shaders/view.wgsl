@@ -8,7 +8,7 @@
 //   3 index_tex        R16Uint array at the working resolution, one layer per segmenter:
 //                      region index + 1 per pixel, 0 = no region
 //   4 linear_sampler   trilinear, clamp to edge
-//   5 nearest_sampler  nearest, for pixel peeping when zoomed in
+//   5 nearest_sampler  nearest, for pixel peeping when zoomed in (level 0)
 //
 // The colour maps are the same polynomial fits as `tamperscope::colormap::ColorMap::rgb`.
 
@@ -154,13 +154,17 @@ fn finish(c: vec3<f32>) -> vec4<f32> {
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let img = (in.position.xy - view.origin_scale.xy) / view.origin_scale.z;
     let uv = img / view.sizes.xy;
-    // Sampled before any branch: implicit derivatives need uniform control flow.
-    let smooth_px = textureSample(photo_tex, linear_sampler, uv).rgb;
-    let sharp_px = textureSample(photo_tex, nearest_sampler, uv).rgb;
     if uv.x < 0.0 || uv.y < 0.0 || uv.x >= 1.0 || uv.y >= 1.0 {
         return finish(vec3<f32>(view.misc.y));
     }
-    var c = select(smooth_px, sharp_px, view.misc.z > 0.5);
+    // The zoom is the same over the whole pane, so is the mip level: explicit LOD, one sample.
+    let lod = max(0.0, -log2(view.origin_scale.z));
+    var c: vec3<f32>;
+    if view.misc.z > 0.5 {
+        c = textureSampleLevel(photo_tex, nearest_sampler, uv, 0.0).rgb;
+    } else {
+        c = textureSampleLevel(photo_tex, linear_sampler, uv, lod).rgb;
+    }
 
     for (var k = 0u; k < HEAT_SLOTS; k++) {
         let op = view.heat_opacity[k / 4u][k % 4u];
@@ -184,20 +188,24 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
             continue;
         }
         let r = region_at(p, s);
+        if r < 0 && co <= 0.0 {
+            continue;
+        }
+        // One outline test per segmenter, shared by the three uses below.
+        let edge = r >= 0 && on_edge(p, s, r, step);
         if mo > 0.0 && r >= 0 {
-            let a = select(0.25, 1.0, on_edge(p, s, r, step));
-            c = mix(c, region_color(r), a * mo);
+            c = mix(c, region_color(r), select(0.25, 1.0, edge) * mo);
         }
         let chosen = view.chosen_index[s];
         if co > 0.0 && chosen >= 0 {
             if r != chosen {
                 c = c * (1.0 - co * 0.67);
-            } else if on_edge(p, s, r, step) {
+            } else if edge {
                 c = mix(c, vec3<f32>(0.0, 1.0, 1.0), co);
             }
         }
         if highlighted && r == view.highlight.y {
-            if on_edge(p, s, r, step * 1.5) {
+            if edge {
                 c = vec3<f32>(1.0, 1.0, 0.2);
             } else {
                 c = mix(c, vec3<f32>(1.0, 1.0, 0.6), 0.3);

@@ -55,9 +55,8 @@ impl TamperscopeApp {
                 for (p, &v) in img.pixels_mut().zip(&map.data) {
                     if v >= threshold {
                         let c = cmap.rgb8(v);
-                        for k in 0..3 {
-                            p.0[k] = (p.0[k] as f32 * (1.0 - opacity) + c[k] as f32 * opacity)
-                                .round() as u8;
+                        for (d, s) in p.0.iter_mut().zip(c) {
+                            *d = (*d as f32 * (1.0 - opacity) + s as f32 * opacity).round() as u8;
                         }
                     }
                 }

@@ -80,6 +80,11 @@ pub struct Stats {
     window_start: Instant,
     intervals: Vec<f32>,
     cpu: Vec<f32>,
+    render: Vec<f32>,
+    /// eframe's CPU time of the previous frame (ui and rendering, vsync excluded), if known.
+    pub last_render_ms: Option<f32>,
+    /// Texture uploads so far (from the GPU resources).
+    pub uploads: gpu::UploadStats,
 }
 
 impl Stats {
@@ -89,6 +94,9 @@ impl Stats {
             window_start: Instant::now(),
             intervals: Vec::new(),
             cpu: Vec::new(),
+            render: Vec::new(),
+            last_render_ms: None,
+            uploads: Default::default(),
         }
     }
 
@@ -101,6 +109,7 @@ impl Stats {
         if let Some(last) = self.last_frame {
             self.intervals.push((now - last).as_secs_f32() * 1e3);
             self.cpu.push(cpu_ms);
+            self.render.extend(self.last_render_ms);
         }
         self.last_frame = Some(now);
         if now - self.window_start >= std::time::Duration::from_secs(2)
@@ -111,14 +120,21 @@ impl Stats {
             let mean = v.iter().sum::<f32>() / v.len() as f32;
             let p95 = v[((v.len() as f32 * 0.95) as usize).min(v.len() - 1)];
             let cpu = self.cpu.iter().sum::<f32>() / self.cpu.len() as f32;
+            let render = if self.render.is_empty() {
+                f32::NAN
+            } else {
+                self.render.iter().sum::<f32>() / self.render.len() as f32
+            };
             eprintln!(
-                "[stats] frames state={state} n={} interval mean={mean:.1} ms p50={:.1} p95={p95:.1} max={:.1} ui_cpu mean={cpu:.2} ms",
+                "[stats] frames state={state} n={} interval mean={mean:.1} ms p50={:.1} p95={p95:.1} max={:.1} ui_cpu mean={cpu:.2} ms frame_cpu(eframe, incl. render) mean={render:.1} ms",
                 v.len(),
                 v[v.len() / 2],
                 v[v.len() - 1]
             );
+            eprintln!("[stats] uploads so far: {:?}", self.uploads);
             self.intervals.clear();
             self.cpu.clear();
+            self.render.clear();
             self.window_start = now;
         }
     }
@@ -265,8 +281,8 @@ impl TamperscopeApp {
             .rt
             .doc
             .as_ref()
-            .and_then(|d| d.segs.get(i))
-            .map(|s| s.index_map());
+            .and_then(|d| Some((d.segs.get(i)?, d.work_size()?)))
+            .map(|(s, (w, h))| s.index_map(w * h));
         let generation = self.generation();
         self.rt.scene.index[i] = index.map(|data| Upload {
             generation,
@@ -402,18 +418,13 @@ impl TamperscopeApp {
                         doc.segs.len() - 1
                     }
                 };
-                if !self.settings.seg_layers.contains_key(&name) {
-                    // First time this segmenter is seen: show H and the chosen mask of the first one.
-                    let first = i == 0;
-                    self.settings.seg_layers.insert(
-                        name,
-                        SegToggles {
-                            masks: false,
-                            chosen: first,
-                            refined: first,
-                        },
-                    );
-                }
+                // First time this segmenter is seen: show H and the chosen mask of the first one.
+                let first = i == 0;
+                self.settings.seg_layers.entry(name).or_insert(SegToggles {
+                    masks: false,
+                    chosen: first,
+                    refined: first,
+                });
                 self.upload_segmenter(i);
             }
             Reply::SegmenterFailed { job, name, reason } => {
@@ -584,7 +595,20 @@ impl TamperscopeApp {
 }
 
 impl eframe::App for TamperscopeApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if let Some(stats) = &mut self.rt.stats {
+            // eframe's measure of the previous frame: ui + tessellation + rendering, without vsync.
+            stats.last_render_ms = frame.info().cpu_usage.map(|s| s * 1e3);
+            if let Some(rs) = frame.wgpu_render_state()
+                && let Some(gpu) = rs
+                    .renderer
+                    .read()
+                    .callback_resources
+                    .get::<gpu::GpuResources>()
+            {
+                stats.uploads = gpu.uploads;
+            }
+        }
         self.frame(ui);
     }
 

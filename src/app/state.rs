@@ -324,9 +324,9 @@ impl SegState {
     }
 
     /// Region index + 1 per pixel (0 = none) for the shader; later regions win where they overlap.
-    pub fn index_map(&self) -> Vec<u16> {
+    /// `len` = working width x height (all zeros when the segmenter found no region).
+    pub fn index_map(&self, len: usize) -> Vec<u16> {
         let regions = &self.result.segmentation.regions;
-        let len = regions.first().map(|r| r.mask.data.len()).unwrap_or(0);
         let mut out = vec![0u16; len];
         for (i, r) in regions.iter().enumerate() {
             let v = (i + 1).min(u16::MAX as usize) as u16;

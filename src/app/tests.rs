@@ -351,3 +351,65 @@ fn ui_casia_image() {
     let mut harness = harness_with(path);
     ui_flow(&mut harness, "casia");
 }
+
+/// Latency benchmark (not a test): `cargo test --release --bin tamperscope bench_ -- --ignored
+/// --nocapture`. Engine already open; times open -> first overlay (ELA map ready) -> full result,
+/// and a mask change -> new H, on the CASIA image and on `TAMPERSCOPE_BENCH_IMAGE` (a 12 MP photo).
+#[test]
+#[ignore]
+fn bench_latency() {
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    let t0 = Instant::now();
+    while !app.rt.engine.ready {
+        app.poll_worker();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("engine open: {:.0} ms", t0.elapsed().as_secs_f64() * 1e3);
+    let mut images: Vec<PathBuf> = casia_image().into_iter().collect();
+    if let Some(p) = std::env::var_os("TAMPERSCOPE_BENCH_IMAGE") {
+        images.push(PathBuf::from(p));
+    }
+    for path in images {
+        for run in 0..3 {
+            app.apply(Command::Open(path.clone()));
+            let t = Instant::now();
+            let mut photo_ms = None;
+            loop {
+                app.poll_worker();
+                if photo_ms.is_none() && app.rt.doc.as_ref().is_some_and(|d| d.photo.is_some()) {
+                    photo_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+                }
+                if !app.analysis_running() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let timing = app.rt.timing.expect("timing");
+            eprintln!(
+                "{} run {run}: photo {:.0} ms, first overlay {:.0} ms, full result {:.0} ms",
+                path.file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                photo_ms.unwrap_or(f64::NAN),
+                timing.first_overlay_ms.unwrap_or(f64::NAN),
+                timing.done_ms.unwrap_or(f64::NAN)
+            );
+        }
+        if let Some((seg, other)) = other_mask(&app) {
+            let mut times = Vec::new();
+            for k in 0..20 {
+                let t = Instant::now();
+                app.apply(Command::ChooseMask {
+                    seg,
+                    region: if k % 2 == 0 { Some(other) } else { None },
+                });
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            eprintln!(
+                "mask change -> H (incl. texture data): median {:.2} ms, max {:.2} ms",
+                times[10], times[19]
+            );
+        }
+    }
+}
