@@ -559,9 +559,16 @@ impl TamperscopeApp {
         self.poll_worker();
         let cmds = self.window_ui(ui);
         // Hover highlights are per frame: the commands of this frame set them again.
+        let highlight_before = self.rt.effective_highlight();
         self.rt.highlight = None;
+        let mut changed = false;
         for c in cmds {
+            changed |= !matches!(c, Command::Highlight(_));
             self.apply(c);
+        }
+        // What the commands changed was not drawn yet: one more frame.
+        if changed || self.rt.effective_highlight() != highlight_before {
+            ui.ctx().request_repaint();
         }
         if let Some(doc) = &self.rt.doc {
             let title = format!(

@@ -189,16 +189,27 @@ impl TamperscopeApp {
     }
 
     /// The segmenter whose masks the cursor picks in a pane.
-    fn pick_segmenter(&self, spec: &PaneSpec) -> Option<usize> {
+    /// The first segmenter shown in the pane (masks or chosen mask) with a region at working
+    /// pixel (wx, wy), and that region.
+    fn pick_region(&self, spec: &PaneSpec, wx: usize, wy: usize) -> Option<(usize, Option<usize>)> {
         let doc = self.rt.doc.as_ref()?;
-        match spec {
-            PaneSpec::Main => doc.segs.iter().position(|g| {
-                let t = self.settings.seg_toggles(&g.name);
-                t.masks || t.chosen
-            }),
-            PaneSpec::Compare(PaneContent::Masks(i)) => (*i < doc.segs.len()).then_some(*i),
-            PaneSpec::Compare(_) => None,
-        }
+        let shown: Vec<usize> = match spec {
+            PaneSpec::Main => (0..doc.segs.len().min(MAX_SEGMENTERS))
+                .filter(|&i| {
+                    let t = self.settings.seg_toggles(&doc.segs[i].name);
+                    t.masks || t.chosen
+                })
+                .collect(),
+            PaneSpec::Compare(PaneContent::Masks(i)) if *i < doc.segs.len() => vec![*i],
+            PaneSpec::Compare(_) => Vec::new(),
+        };
+        let first = *shown.first()?;
+        Some(
+            shown
+                .iter()
+                .find_map(|&i| doc.segs[i].region_at(wx, wy).map(|r| (i, Some(r))))
+                .unwrap_or((first, None)),
+        )
     }
 
     /// One image pane: input (pan, zoom, hover, click on a mask) and the paint callback.
@@ -296,8 +307,7 @@ impl TamperscopeApp {
                 let wy = ((q.y / ph) * wh as f32) as usize;
                 let (wx, wy) = (wx.min(ww.saturating_sub(1)), wy.min(wh.saturating_sub(1)));
                 readout = Some(self.readout_at(x, y, wx, wy, spec));
-                if let Some(seg) = self.pick_segmenter(spec) {
-                    let region = doc.segs[seg].region_at(wx, wy);
+                if let Some((seg, region)) = self.pick_region(spec, wx, wy) {
                     if let Some(r) = region {
                         cmds.push(Command::Highlight(Some((seg, r))));
                     }
