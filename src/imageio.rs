@@ -16,11 +16,18 @@ pub const MAX_MEGAPIXELS: u32 = 120;
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A decoded image and what identifies it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadedImage {
     pub path: PathBuf,
     pub rgb: RgbImage,
     pub info: ImageInfo,
+}
+
+impl std::fmt::Debug for LoadedImage {
+    // The pixels are left out: a 12 MP image would flood any log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedImage").field("path", &self.path).field("info", &self.info).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,15 +88,30 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         .format()
         .ok_or_else(|| not_image("unrecognised file signature; JPEG, PNG, TIFF, WebP and BMP are supported".into()))?;
 
-    // Header first: refuse huge images before the decoder allocates their pixels.
-    let (stored_width, stored_height) = reader.into_dimensions().map_err(|e| corrupt(path, e))?;
-    let megapixels = stored_width as u64 * stored_height as u64;
-    if megapixels > MAX_MEGAPIXELS as u64 * 1_000_000 {
-        return Err(EngineError::ImageTooLarge {
+    // Header first: refuse huge images before the decoder allocates their pixels. The claimed size
+    // is read from the first header bytes, so a file that is cut short after its header is still
+    // reported for what it claims.
+    let too_large = |(width, height): (u32, u32)| {
+        (width as u64 * height as u64 > MAX_MEGAPIXELS as u64 * 1_000_000).then(|| EngineError::ImageTooLarge {
             path: path.to_path_buf(),
-            width: stored_width,
-            height: stored_height,
+            width,
+            height,
             limit_megapixels: MAX_MEGAPIXELS,
+        })
+    };
+    if let Some(err) = header_dimensions(bytes).and_then(too_large) {
+        return Err(err);
+    }
+    let (stored_width, stored_height) = reader.into_dimensions().map_err(|e| corrupt(path, e))?;
+    if let Some(err) = too_large((stored_width, stored_height)) {
+        return Err(err);
+    }
+    let megapixels = stored_width as u64 * stored_height as u64;
+    if format == image::ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
+        // Decoders fill a truncated scan with grey; for evidence that is damage, not an image.
+        return Err(EngineError::CorruptImage {
+            path: path.to_path_buf(),
+            reason: "the JPEG stream ends before its end-of-image marker (file truncated)".into(),
         });
     }
 
@@ -123,6 +145,43 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         exif_orientation: orientation_tag(orientation),
     };
     Ok(LoadedImage { path: path.to_path_buf(), rgb, info })
+}
+
+/// Width and height claimed by a PNG (IHDR) or JPEG (SOFn) header, without decoding.
+pub fn header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() >= 24 && &bytes[12..16] == b"IHDR" {
+        let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+        return Some((w, h));
+    }
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let mut i = 2;
+        while i + 9 < bytes.len() {
+            if bytes[i] != 0xFF {
+                return None;
+            }
+            let marker = bytes[i + 1];
+            let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+            if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+                let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+                let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+                return Some((w, h));
+            }
+            i += 2 + len;
+        }
+    }
+    None
+}
+
+/// True when an end-of-image marker follows the last start-of-scan (embedded EXIF thumbnails
+/// have their own markers earlier in the file).
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let last = |m: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        _ => false,
+    }
 }
 
 fn corrupt(path: &Path, e: image::ImageError) -> EngineError {

@@ -130,7 +130,9 @@ mod tests {
                 rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&v);
             }
         }
-        let seg = segment(&rgb, w, h, &FelzenszwalbParams::default(), &MaskRule::default());
+        // No smoothing: blurred seams would form thin strips of their own.
+        let params = FelzenszwalbParams { sigma: 0.0, ..FelzenszwalbParams::default() };
+        let seg = segment(&rgb, w, h, &params, &MaskRule::default());
         assert_eq!(seg.regions.len(), 2, "{:?}", seg.regions.iter().map(|r| r.area).collect::<Vec<_>>());
         let left = seg.regions.iter().find(|r| r.bbox[0] == 0).expect("left region");
         assert_eq!(left.bbox, [0, 0, 20, 30]);
