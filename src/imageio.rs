@@ -26,7 +26,10 @@ pub struct LoadedImage {
 impl std::fmt::Debug for LoadedImage {
     // The pixels are left out: a 12 MP image would flood any log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedImage").field("path", &self.path).field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("LoadedImage")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,51 +55,76 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(sha256_hex(&bytes))
 }
 
 /// Read and decode an image file.
 pub fn load_image(path: &Path) -> Result<LoadedImage> {
-    let meta = std::fs::metadata(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if meta.is_dir() {
-        return Err(EngineError::NotAnImage { path: path.to_path_buf(), reason: "it is a directory".into() });
+        return Err(EngineError::NotAnImage {
+            path: path.to_path_buf(),
+            reason: "it is a directory".into(),
+        });
     }
     if meta.len() == 0 {
-        return Err(EngineError::EmptyFile { path: path.to_path_buf() });
+        return Err(EngineError::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(EngineError::NotAnImage {
             path: path.to_path_buf(),
-            reason: format!("file is {} MB, the limit is {} MB", meta.len() >> 20, MAX_FILE_BYTES >> 20),
+            reason: format!(
+                "file is {} MB, the limit is {} MB",
+                meta.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            ),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     decode_image_bytes(path, &bytes)
 }
 
 /// Decode image bytes; `path` is only used in messages and the report.
 pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
-    let not_image = |reason: String| EngineError::NotAnImage { path: path.to_path_buf(), reason };
+    let not_image = |reason: String| EngineError::NotAnImage {
+        path: path.to_path_buf(),
+        reason,
+    };
     if bytes.is_empty() {
-        return Err(EngineError::EmptyFile { path: path.to_path_buf() });
+        return Err(EngineError::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| not_image(e.to_string()))?;
-    let format = reader
-        .format()
-        .ok_or_else(|| not_image("unrecognised file signature; JPEG, PNG, TIFF, WebP and BMP are supported".into()))?;
+    let format = reader.format().ok_or_else(|| {
+        not_image("unrecognised file signature; JPEG, PNG, TIFF, WebP and BMP are supported".into())
+    })?;
 
     // Header first: refuse huge images before the decoder allocates their pixels. The claimed size
     // is read from the first header bytes, so a file that is cut short after its header is still
     // reported for what it claims.
     let too_large = |(width, height): (u32, u32)| {
-        (width as u64 * height as u64 > MAX_MEGAPIXELS as u64 * 1_000_000).then(|| EngineError::ImageTooLarge {
-            path: path.to_path_buf(),
-            width,
-            height,
-            limit_megapixels: MAX_MEGAPIXELS,
+        (width as u64 * height as u64 > MAX_MEGAPIXELS as u64 * 1_000_000).then(|| {
+            EngineError::ImageTooLarge {
+                path: path.to_path_buf(),
+                width,
+                height,
+                limit_megapixels: MAX_MEGAPIXELS,
+            }
         })
     };
     if let Some(err) = header_dimensions(bytes).and_then(too_large) {
@@ -123,7 +151,9 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
     limits.max_alloc = Some(megapixels * 8 * 3 + (64 << 20));
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| corrupt(path, e))?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut dynamic = image::DynamicImage::from_decoder(decoder).map_err(|e| corrupt(path, e))?;
     dynamic.apply_orientation(orientation);
     let rgb = dynamic.to_rgb8();
@@ -133,7 +163,10 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         hex::encode(md5::Md5::digest(bytes))
     };
     let info = ImageInfo {
-        file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         file_bytes: bytes.len() as u64,
         sha256: sha256_hex(bytes),
         md5,
@@ -144,7 +177,11 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         height: rgb.height(),
         exif_orientation: orientation_tag(orientation),
     };
-    Ok(LoadedImage { path: path.to_path_buf(), rgb, info })
+    Ok(LoadedImage {
+        path: path.to_path_buf(),
+        rgb,
+        info,
+    })
 }
 
 /// Width and height claimed by a PNG (IHDR) or JPEG (SOFn) header, without decoding.
@@ -186,14 +223,18 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
 
 fn corrupt(path: &Path, e: image::ImageError) -> EngineError {
     match e {
-        image::ImageError::Unsupported(u) => {
-            EngineError::NotAnImage { path: path.to_path_buf(), reason: u.to_string() }
-        }
+        image::ImageError::Unsupported(u) => EngineError::NotAnImage {
+            path: path.to_path_buf(),
+            reason: u.to_string(),
+        },
         image::ImageError::Limits(l) => EngineError::CorruptImage {
             path: path.to_path_buf(),
             reason: format!("decoder needs more memory than the image size allows ({l})"),
         },
-        other => EngineError::CorruptImage { path: path.to_path_buf(), reason: other.to_string() },
+        other => EngineError::CorruptImage {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -215,10 +256,19 @@ fn orientation_tag(o: image::metadata::Orientation) -> u8 {
 /// reader never sees a partial file and a failure leaves nothing behind.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    let write_err = |source| EngineError::Write { path: dest.to_path_buf(), source };
+    let write_err = |source| EngineError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

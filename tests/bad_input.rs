@@ -10,7 +10,7 @@ use tamperscope::pipeline::{AnalysisParams, Engine};
 fn zero_byte_file_is_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     let p = common::write(dir.path(), "empty.jpg", b"");
-    let err = load_image(&p).err().expect("must fail");
+    let err = load_image(&p).expect_err("must fail");
     assert!(matches!(err, EngineError::EmptyFile { .. }), "{err}");
     assert!(err.to_string().contains("empty"), "{err}");
 }
@@ -20,7 +20,7 @@ fn truncated_jpeg_is_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     let bytes = std::fs::read(common::sample("kleiber_spliced.jpg")).expect("sample");
     let p = common::write(dir.path(), "cut.jpg", &bytes[..bytes.len() / 3]);
-    let err = load_image(&p).err().expect("must fail");
+    let err = load_image(&p).expect_err("must fail");
     assert!(matches!(err, EngineError::CorruptImage { .. }), "{err}");
     assert!(err.to_string().contains("truncated"), "{err}");
 }
@@ -28,25 +28,35 @@ fn truncated_jpeg_is_refused() {
 #[test]
 fn text_named_jpg_is_refused() {
     let dir = tempfile::tempdir().expect("tmp");
-    let p = common::write(dir.path(), "notes.jpg", b"this is a text file, not a photo\n");
-    let err = load_image(&p).err().expect("must fail");
+    let p = common::write(
+        dir.path(),
+        "notes.jpg",
+        b"this is a text file, not a photo\n",
+    );
+    let err = load_image(&p).expect_err("must fail");
     assert!(matches!(err, EngineError::NotAnImage { .. }), "{err}");
 }
 
 #[test]
 fn huge_png_header_is_refused_before_allocating() {
     let dir = tempfile::tempdir().expect("tmp");
-    let p = common::write(dir.path(), "huge.png", &common::png_header_only(100_000, 100_000));
-    let err = load_image(&p).err().expect("must fail");
+    let p = common::write(
+        dir.path(),
+        "huge.png",
+        &common::png_header_only(100_000, 100_000),
+    );
+    let err = load_image(&p).expect_err("must fail");
     match err {
-        EngineError::ImageTooLarge { width, height, .. } => assert_eq!((width, height), (100_000, 100_000)),
+        EngineError::ImageTooLarge { width, height, .. } => {
+            assert_eq!((width, height), (100_000, 100_000))
+        }
         other => panic!("expected ImageTooLarge, got {other}"),
     }
 }
 
 #[test]
 fn missing_file_is_an_io_error() {
-    let err = load_image(std::path::Path::new("/nonexistent/photo.jpg")).err().expect("must fail");
+    let err = load_image(std::path::Path::new("/nonexistent/photo.jpg")).expect_err("must fail");
     assert!(matches!(err, EngineError::Io { .. }), "{err}");
 }
 
@@ -64,13 +74,19 @@ fn missing_model_says_what_and_how() {
     let err = open_with("missing").err().expect("must fail");
     assert!(matches!(err, EngineError::ModelMissing { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("does_not_exist.onnx") && msg.contains("install"), "{msg}");
+    assert!(
+        msg.contains("does_not_exist.onnx") && msg.contains("install"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn model_with_wrong_sha256_is_refused() {
     let err = open_with("bad-hash").err().expect("must fail");
-    assert!(matches!(err, EngineError::ModelHashMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, EngineError::ModelHashMismatch { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("8d4b3867"), "{err}");
 }
 
