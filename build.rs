@@ -13,9 +13,17 @@ fn main() {
         .ok()
         .map(|o| !o.stdout.is_empty())
         .unwrap_or(false);
-    let commit = if dirty && !commit.is_empty() { format!("{commit}-dirty") } else { commit };
+    let commit = if dirty && !commit.is_empty() {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    };
     let version = env!("CARGO_PKG_VERSION");
-    let long = if commit.is_empty() { version.to_string() } else { format!("{version} ({commit})") };
+    let long = if commit.is_empty() {
+        version.to_string()
+    } else {
+        format!("{version} ({commit})")
+    };
     println!("cargo:rustc-env=TAMPERSCOPE_COMMIT={commit}");
     println!("cargo:rustc-env=TAMPERSCOPE_VERSION_LONG={long}");
     println!("cargo:rerun-if-changed=.git/HEAD");

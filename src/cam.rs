@@ -6,9 +6,23 @@ use crate::raster::{Map, resize_bilinear};
 pub const GEOMEAN_EPS: f32 = 1e-6;
 
 /// `ReLU(sum_k alpha_k F_k)` at the feature resolution. `features` is C x h x w, C-major.
-pub fn class_activation(features: &[f32], channels: usize, h: usize, w: usize, alpha: &[f32]) -> Map {
-    assert_eq!(features.len(), channels * h * w, "features do not match their shape");
-    assert_eq!(alpha.len(), channels, "alpha does not match the channel count");
+pub fn class_activation(
+    features: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+    alpha: &[f32],
+) -> Map {
+    assert_eq!(
+        features.len(),
+        channels * h * w,
+        "features do not match their shape"
+    );
+    assert_eq!(
+        alpha.len(),
+        channels,
+        "alpha does not match the channel count"
+    );
     let mut acc = vec![0f32; h * w];
     for (k, &a) in alpha.iter().enumerate() {
         if a == 0.0 {
@@ -27,16 +41,32 @@ pub fn class_activation(features: &[f32], channels: usize, h: usize, w: usize, a
 
 /// `A_i`: the activation upsampled (bilinear, half-pixel centres) to the working size and
 /// min-max normalised to [0, 1].
-pub fn grad_cam(features: &[f32], channels: usize, h: usize, w: usize, alpha: &[f32], width: usize, height: usize) -> Map {
+pub fn grad_cam(
+    features: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+    alpha: &[f32],
+    width: usize,
+    height: usize,
+) -> Map {
     let low = class_activation(features, channels, h, w, alpha);
-    Map::new(width, height, resize_bilinear(&low.data, w, h, width, height)).normalized()
+    Map::new(
+        width,
+        height,
+        resize_bilinear(&low.data, w, h, width, height),
+    )
+    .normalized()
 }
 
 /// `A = (prod_i A_i)^(1/n)` pixel-wise, computed in log space: `exp(mean ln(A_i + eps)) - eps`,
 /// clipped to [0, 1].
 pub fn geometric_mean(maps: &[&Map]) -> Option<Map> {
     let first = maps.first()?;
-    if maps.iter().any(|m| m.width != first.width || m.height != first.height) {
+    if maps
+        .iter()
+        .any(|m| m.width != first.width || m.height != first.height)
+    {
         return None;
     }
     let n = maps.len() as f32;

@@ -48,9 +48,15 @@ pub struct Classifier {
 
 impl Classifier {
     /// Open the variants; models sharing a file share a session.
-    pub fn open(models: &[ResolvedModel], provider: ProviderChoice, threads: usize) -> Result<Classifier> {
+    pub fn open(
+        models: &[ResolvedModel],
+        provider: ProviderChoice,
+        threads: usize,
+    ) -> Result<Classifier> {
         if models.is_empty() {
-            return Err(EngineError::InvalidParameter("no classifier variant selected".into()));
+            return Err(EngineError::InvalidParameter(
+                "no classifier variant selected".into(),
+            ));
         }
         let mut by_file: BTreeMap<PathBuf, usize> = BTreeMap::new();
         let mut sessions = Vec::new();
@@ -60,7 +66,9 @@ impl Classifier {
                 return Err(m.entry.contract("it is not a classifier"));
             }
             m.entry.ela_params()?;
-            m.entry.variant.ok_or_else(|| m.entry.contract("a classifier entry needs `variant`"))?;
+            m.entry
+                .variant
+                .ok_or_else(|| m.entry.contract("a classifier entry needs `variant`"))?;
             let index = match by_file.get(&m.path) {
                 Some(&i) => i,
                 None => {
@@ -77,7 +85,10 @@ impl Classifier {
     }
 
     pub fn provider(&self) -> String {
-        self.sessions.first().map(|s| s.provider.clone()).unwrap_or_default()
+        self.sessions
+            .first()
+            .map(|s| s.provider.clone())
+            .unwrap_or_default()
     }
 
     pub fn infos(&self) -> Vec<VariantInfo> {
@@ -107,8 +118,11 @@ impl Classifier {
         out
     }
 
-    /// Run every variant on an image's error levels (keyed by ELA quality).
-    pub fn run(&mut self, ela_by_quality: &BTreeMap<u8, SignedEla>) -> Result<Vec<VariantOutput>> {
+    /// Run every variant on an image's error levels (keyed by ELA quality and input size).
+    pub fn run(
+        &mut self,
+        ela_by_setting: &BTreeMap<(u8, u32), SignedEla>,
+    ) -> Result<Vec<VariantOutput>> {
         let mut outputs = Vec::with_capacity(self.variants.len());
         // Group by (session, preprocessing) so that a shared graph runs once.
         let mut groups: Vec<(usize, ElaParams, Vec<usize>)> = Vec::new();
@@ -120,12 +134,18 @@ impl Classifier {
             }
         }
         for (si, params, members) in groups {
-            let ela = ela_by_quality
-                .get(&params.quality)
-                .ok_or_else(|| EngineError::Other(format!("no ELA at quality {}", params.quality)))?;
-            let tensor: Array4<f32> = ela.to_tensor(&params);
+            let ela = ela_by_setting
+                .get(&(params.quality, params.size))
+                .ok_or_else(|| {
+                    EngineError::Other(format!(
+                        "no ELA at quality {} / {}px",
+                        params.quality, params.size
+                    ))
+                })?;
+            let tensor: Array4<f32> = ela.to_tensor(&params)?;
             let input_name = self.variants[members[0]].0.input.name.clone();
-            let value = ort::value::Tensor::from_array(tensor).map_err(|e| EngineError::Runtime(e.to_string()))?;
+            let value = ort::value::Tensor::from_array(tensor)
+                .map_err(|e| EngineError::Runtime(e.to_string()))?;
             let session = &mut self.sessions[si].session;
             let result = session
                 .run(ort::inputs![input_name.as_str() => value])
@@ -140,10 +160,15 @@ impl Classifier {
     }
 }
 
-fn extract_variant(entry: &ModelEntry, result: &ort::session::SessionOutputs<'_>) -> Result<VariantOutput> {
+fn extract_variant(
+    entry: &ModelEntry,
+    result: &ort::session::SessionOutputs<'_>,
+) -> Result<VariantOutput> {
     let get = |key: &str| -> Result<(Vec<i64>, Vec<f32>)> {
         let name = entry.output(key)?;
-        let value = result.get(name).ok_or_else(|| entry.contract(&format!("output '{name}' missing")))?;
+        let value = result
+            .get(name)
+            .ok_or_else(|| entry.contract(&format!("output '{name}' missing")))?;
         let (shape, data) = value
             .try_extract_tensor::<f32>()
             .map_err(|e| entry.contract(&format!("output '{name}' is not a float tensor: {e}")))?;

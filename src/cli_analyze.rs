@@ -28,7 +28,8 @@ pub struct AnalyzeArgs {
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<bool> {
     let registry = args.engine.registry()?;
     let params = args.engine.params()?;
-    let mut engine = Engine::open(&registry, params.clone()).context("cannot start the analysis engine")?;
+    let mut engine =
+        Engine::open(&registry, params.clone()).context("cannot start the analysis engine")?;
     for u in &engine.unavailable {
         eprintln!("note: segmenter {} is not available: {}", u.name, u.reason);
     }
@@ -41,13 +42,24 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<bool> {
             eprintln!("[{}/{n}] {}", i + 1, path.display());
         }
         let mut progress = |p: Progress| {
-            if let Progress::Started { stage, index, total } = p
+            if let Progress::Started {
+                stage,
+                index,
+                total,
+            } = p
                 && n == 1
             {
                 eprintln!("  {index}/{total} {stage}");
             }
         };
-        match analyze_one(&mut engine, path, &args.out, args.colormap, &cancel, &mut progress) {
+        match analyze_one(
+            &mut engine,
+            path,
+            &args.out,
+            args.colormap,
+            &cancel,
+            &mut progress,
+        ) {
             Ok(dir) => eprintln!("  -> {}", dir.display()),
             Err(e) => {
                 failures += 1;
@@ -70,7 +82,12 @@ fn analyze_one(
     progress: &mut dyn FnMut(Progress),
 ) -> anyhow::Result<PathBuf> {
     let analysis = engine.analyze(path, cancel, progress)?;
-    let stem = sanitize(&path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into()));
+    let stem = sanitize(
+        &path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into()),
+    );
     let mut dir = out.join(&stem);
     if dir.exists() {
         // Same name from another folder: keep both, told apart by content hash.
@@ -80,19 +97,33 @@ fn analyze_one(
         }
     }
     // Build in a hidden folder and move it into place, so a failure leaves no partial result.
-    let staging = out.join(format!(".{}.partial-{}", dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));
+    let staging = out.join(format!(
+        ".{}.partial-{}",
+        dir.file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+    std::fs::create_dir_all(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
     let result = (|| -> anyhow::Result<()> {
-        let mut rec = record(&analysis, &engine.params, &engine.segmenter_models, &engine.unavailable);
+        let mut rec = record(
+            &analysis,
+            &engine.params,
+            &engine.segmenter_models,
+            &engine.unavailable,
+        );
         rec.files = write_maps(&analysis, &staging, cmap)?;
         let json = serde_json::to_vec_pretty(&rec)?;
         tamperscope::imageio::write_atomic(&staging.join("analysis.json"), &json)?;
         print_summary(&rec);
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot replace {}", dir.display()))?;
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot replace {}", dir.display()))?;
         }
-        std::fs::rename(&staging, &dir).with_context(|| format!("cannot move results to {}", dir.display()))?;
+        std::fs::rename(&staging, &dir)
+            .with_context(|| format!("cannot move results to {}", dir.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -102,14 +133,30 @@ fn analyze_one(
 }
 
 fn print_summary(rec: &tamperscope::output::AnalysisRecord) {
-    let tag = if rec.classifier.status == STAND_IN_LABEL { format!(" [{STAND_IN_LABEL}: not a real verdict]") } else { String::new() };
-    println!("{} ({}x{}, sha256 {}…){tag}", rec.input.info.file_name, rec.input.info.width, rec.input.info.height, &rec.input.info.sha256[..12]);
+    let tag = if rec.classifier.status == STAND_IN_LABEL {
+        format!(" [{STAND_IN_LABEL}: not a real verdict]")
+    } else {
+        String::new()
+    };
+    println!(
+        "{} ({}x{}, sha256 {}…){tag}",
+        rec.input.info.file_name,
+        rec.input.info.width,
+        rec.input.info.height,
+        &rec.input.info.sha256[..12]
+    );
     for v in &rec.classifier.variants {
-        println!("  classifier b{}: p = {:.3} ({})", v.variant, v.probability, v.verdict);
+        println!(
+            "  classifier b{}: p = {:.3} ({})",
+            v.variant, v.probability, v.verdict
+        );
     }
     for s in &rec.segmenters {
         match s.chosen {
-            Some(c) => println!("  {}: {} masks, chosen #{c} '{}' S = {:.3}", s.name, s.masks, s.regions[c].label, s.regions[c].s),
+            Some(c) => println!(
+                "  {}: {} masks, chosen #{c} '{}' S = {:.3}",
+                s.name, s.masks, s.regions[c].label, s.regions[c].s
+            ),
             None => println!("  {}: no masks", s.name),
         }
     }

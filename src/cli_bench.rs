@@ -46,7 +46,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
     let mut info = None;
     for run in 0..=args.runs {
         let mut times: Vec<(String, f64)> = Vec::new();
-        let mut clock = |name: &str, t: Instant| times.push((name.to_string(), t.elapsed().as_secs_f64() * 1e3));
+        let mut clock = |name: &str, t: Instant| {
+            times.push((name.to_string(), t.elapsed().as_secs_f64() * 1e3))
+        };
         let t = Instant::now();
         let image = engine.load(&args.image)?;
         clock("load+decode", t);
@@ -54,12 +56,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
         let t = Instant::now();
         let prepared = engine.prepare(image)?;
         clock("working image + ELA", t);
-        let (w, h) = (prepared.working.width() as usize, prepared.working.height() as usize);
+        let (w, h) = (
+            prepared.working.width() as usize,
+            prepared.working.height() as usize,
+        );
         let t = Instant::now();
         let outputs = engine.classifier.run(&prepared.ela)?;
         clock("classifier inference", t);
         let t = Instant::now();
-        let cams: Vec<_> = outputs.iter().map(|o| grad_cam(&o.features, o.channels, o.feature_h, o.feature_w, &o.alpha, w, h)).collect();
+        let cams: Vec<_> = outputs
+            .iter()
+            .map(|o| {
+                grad_cam(
+                    &o.features,
+                    o.channels,
+                    o.feature_h,
+                    o.feature_w,
+                    &o.alpha,
+                    w,
+                    h,
+                )
+            })
+            .collect();
         let fused = geometric_mean(&cams.iter().collect::<Vec<_>>()).context("CAM sizes differ")?;
         clock("CAM + fusion", t);
         let rule = engine.params.mask_rule;
@@ -71,7 +89,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
             clock(&format!("segment: {name}"), t);
             let t = Instant::now();
             let r = score_and_refine(seg, &fused, similarity, None);
-            clock(&format!("similarity+refine: {name} ({} masks)", r.scores.len()), t);
+            clock(
+                &format!("similarity+refine: {name} ({} masks)", r.scores.len()),
+                t,
+            );
         }
         if run > 0 {
             for (n, ms) in times {
@@ -85,7 +106,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
         s[s.len() / 2]
     };
     let info = info.context("no run")?;
-    println!("bench {} ({}x{}, {:.1} MP), working size max {}, {} runs, provider {}", args.image.display(), info.width, info.height, (info.width as f64 * info.height as f64) / 1e6, engine.params.working_max_side, args.runs, engine.classifier.provider());
+    println!(
+        "bench {} ({}x{}, {:.1} MP), working size max {}, {} runs, provider {}",
+        args.image.display(),
+        info.width,
+        info.height,
+        (info.width as f64 * info.height as f64) / 1e6,
+        engine.params.working_max_side,
+        args.runs,
+        engine.classifier.provider()
+    );
     let mut total = 0.0;
     let mut non_model = 0.0;
     let mut rows = Vec::new();
@@ -93,16 +123,23 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
         let m = median(&samples[name]);
         total += m;
         // Model inference: the classifier and model-based segmenters.
-        let is_model = name == "classifier inference" || (name.starts_with("segment: ") && !name.ends_with("felzenszwalb"));
+        let is_model = name == "classifier inference"
+            || (name.starts_with("segment: ") && !name.ends_with("felzenszwalb"));
         if !is_model {
             non_model += m;
         }
-        println!("  {name:<52} {m:>9.1} ms{}", if is_model { "  (model)" } else { "" });
+        println!(
+            "  {name:<52} {m:>9.1} ms{}",
+            if is_model { "  (model)" } else { "" }
+        );
         rows.push(serde_json::json!({"stage": name, "median_ms": m, "model_inference": is_model}));
     }
     let peak = peak_rss_mib();
     println!("  {:<52} {total:>9.1} ms", "total");
-    println!("  {:<52} {non_model:>9.1} ms", "total without model inference");
+    println!(
+        "  {:<52} {non_model:>9.1} ms",
+        "total without model inference"
+    );
     if let Some(p) = peak {
         println!("  peak resident memory {p:.0} MiB");
     }

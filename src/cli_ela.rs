@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tamperscope::ela::{ElaParams, signed_ela};
+use tamperscope::ela::{ElaParams, signed_ela, signed_ela_native};
 use tamperscope::imageio::{load_image, write_atomic};
 
 #[derive(clap::Args)]
@@ -34,8 +34,14 @@ pub struct ElaArgs {
 pub fn run(args: &ElaArgs) -> anyhow::Result<bool> {
     let mut inputs = args.images.clone();
     if let Some(list) = &args.list {
-        let text = std::fs::read_to_string(list).with_context(|| format!("cannot read {}", list.display()))?;
-        inputs.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from));
+        let text = std::fs::read_to_string(list)
+            .with_context(|| format!("cannot read {}", list.display()))?;
+        inputs.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from),
+        );
     }
     if !(1..=100).contains(&args.quality) {
         anyhow::bail!("--quality must be 1..=100");
@@ -44,33 +50,51 @@ pub fn run(args: &ElaArgs) -> anyhow::Result<bool> {
         anyhow::bail!("--scale must be positive");
     }
     crate::ensure_dir(&args.out_dir)?;
-    let params = ElaParams { quality: args.quality, scale: args.scale, size: args.size };
+    let params = ElaParams {
+        quality: args.quality,
+        scale: args.scale,
+        size: args.size,
+    };
     let mut ok = true;
     let mut seen = std::collections::HashSet::new();
     for (i, path) in inputs.iter().enumerate() {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !seen.insert(stem.clone()) {
-            eprintln!("error: {}: another input has the same name {stem}; skipped", path.display());
+            eprintln!(
+                "error: {}: another input has the same name {stem}; skipped",
+                path.display()
+            );
             ok = false;
             continue;
         }
         let result = (|| -> anyhow::Result<()> {
             let img = load_image(path)?;
-            let e = signed_ela(&img.rgb, params.quality)?;
             match args.format.as_str() {
                 "npy" => {
-                    let t = e.to_tensor(&params);
+                    let (w, h) = (img.rgb.width() as usize, img.rgb.height() as usize);
+                    let e = signed_ela(
+                        &img.rgb,
+                        params.quality,
+                        params.size as usize,
+                        (w.min(64), h.min(64)),
+                    )?;
+                    let t = e.to_tensor(&params)?;
                     let data: Vec<f32> = t.iter().copied().collect();
                     let s = params.size as usize;
                     let bytes = tamperscope::npy::encode_f32(&[3, s, s], &data);
                     write_atomic(&args.out_dir.join(format!("{stem}.npy")), &bytes)?;
                 }
                 "png" => {
-                    let rgb: Vec<u8> = (0..e.width * e.height)
+                    let planes = signed_ela_native(&img.rgb, params.quality)?;
+                    let (w, h) = (img.rgb.width(), img.rgb.height());
+                    let rgb: Vec<u8> = (0..(w * h) as usize)
                         .flat_map(|p| (0..3).map(move |c| (p, c)))
-                        .map(|(p, c)| (e.planes[c][p].abs() * 8.0).min(255.0) as u8)
+                        .map(|(p, c)| (planes[c][p].abs() * 8.0).min(255.0) as u8)
                         .collect();
-                    let bytes = tamperscope::imageio::png_rgb(e.width as u32, e.height as u32, &rgb)?;
+                    let bytes = tamperscope::imageio::png_rgb(w, h, &rgb)?;
                     write_atomic(&args.out_dir.join(format!("{stem}.png")), &bytes)?;
                 }
                 other => anyhow::bail!("unknown --format {other} (npy or png)"),

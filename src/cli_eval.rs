@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::Context;
-use tamperscope::eval::{EvalReport, ImageLevel, PixelAccumulator, image_metrics, maps_to_score, read_labels, read_mask};
+use tamperscope::eval::{
+    EvalReport, ImageLevel, PixelAccumulator, image_metrics, maps_to_score, read_labels, read_mask,
+};
 use tamperscope::output::STAND_IN_LABEL;
 use tamperscope::pipeline::Engine;
 
@@ -36,7 +38,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     }
     let registry = args.engine.registry()?;
     let params = args.engine.params()?;
-    let mut engine = Engine::open(&registry, params.clone()).context("cannot start the analysis engine")?;
+    let mut engine =
+        Engine::open(&registry, params.clone()).context("cannot start the analysis engine")?;
     let cancel = AtomicBool::new(false);
 
     let mut probs: BTreeMap<String, Vec<f32>> = BTreeMap::new();
@@ -48,7 +51,15 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     let mut failures = Vec::new();
     let mut stand_in = false;
     for (i, row) in rows.iter().enumerate() {
-        eprint!("\r[{}/{}] {}          ", i + 1, rows.len(), row.image.file_name().map(|s| s.to_string_lossy()).unwrap_or_default());
+        eprint!(
+            "\r[{}/{}] {}          ",
+            i + 1,
+            rows.len(),
+            row.image
+                .file_name()
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_default()
+        );
         let analysis = match engine.analyze(&row.image, &cancel, &mut |_| {}) {
             Ok(a) => a,
             Err(e) => {
@@ -59,7 +70,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
         let mut mean = 0f32;
         for v in &analysis.variants {
             stand_in |= v.info.status.contains("stand-in");
-            probs.entry(format!("b{}", v.info.variant)).or_default().push(v.probability);
+            probs
+                .entry(format!("b{}", v.info.variant))
+                .or_default()
+                .push(v.probability);
             mean += v.probability / analysis.variants.len() as f32;
         }
         mean_probs.push(mean);
@@ -76,7 +90,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
             };
             for (name, map) in maps_to_score(&analysis) {
                 pixel.entry(name.clone()).or_default().add(&map, &truth);
-                pixel_by_kind.entry(row.kind.clone()).or_default().entry(name).or_default().add(&map, &truth);
+                pixel_by_kind
+                    .entry(row.kind.clone())
+                    .or_default()
+                    .entry(name)
+                    .or_default()
+                    .add(&map, &truth);
             }
         }
     }
@@ -84,7 +103,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
 
     // Image level by kind: that kind's manipulated images against all authentic ones.
     let mut by_kind = BTreeMap::new();
-    let kind_set: std::collections::BTreeSet<&String> = kinds.iter().zip(&labels).filter(|(_, l)| **l).map(|(k, _)| k).collect();
+    let kind_set: std::collections::BTreeSet<&String> = kinds
+        .iter()
+        .zip(&labels)
+        .filter(|(_, l)| **l)
+        .map(|(k, _)| k)
+        .collect();
     for kind in kind_set {
         let (p, l): (Vec<f32>, Vec<bool>) = mean_probs
             .iter()
@@ -107,15 +131,27 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
             accuracy: overall.accuracy,
             f1: overall.f1,
             images: overall.images,
-            variants: probs.iter().map(|(k, p)| (k.clone(), image_metrics(p, &labels))).collect(),
+            variants: probs
+                .iter()
+                .map(|(k, p)| (k.clone(), image_metrics(p, &labels)))
+                .collect(),
             by_kind,
         },
         pixel_level: pixel.iter().map(|(k, a)| (k.clone(), a.finish())).collect(),
         pixel_level_by_kind: pixel_by_kind
             .iter()
-            .map(|(kind, m)| (kind.clone(), m.iter().map(|(k, a)| (k.clone(), a.finish())).collect()))
+            .map(|(kind, m)| {
+                (
+                    kind.clone(),
+                    m.iter().map(|(k, a)| (k.clone(), a.finish())).collect(),
+                )
+            })
             .collect(),
-        classifier_status: if stand_in { STAND_IN_LABEL.into() } else { "trained".into() },
+        classifier_status: if stand_in {
+            STAND_IN_LABEL.into()
+        } else {
+            "trained".into()
+        },
         models: engine
             .classifier
             .infos()
@@ -138,23 +174,52 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
 }
 
 fn fmt(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "  -  ".into())
+    v.map(|x| format!("{x:.3}"))
+        .unwrap_or_else(|| "  -  ".into())
 }
 
 fn print_table(r: &EvalReport) {
-    let tag = if r.classifier_status == STAND_IN_LABEL { format!("  [{STAND_IN_LABEL}]") } else { String::new() };
-    println!("dataset {} ({} of {} images analysed){tag}", r.dataset, r.images_analysed, r.images_listed);
-    println!("image level: AUC {}  accuracy {:.3}  F1 {:.3}", fmt(r.image_level.auc), r.image_level.accuracy, r.image_level.f1);
+    let tag = if r.classifier_status == STAND_IN_LABEL {
+        format!("  [{STAND_IN_LABEL}]")
+    } else {
+        String::new()
+    };
+    println!(
+        "dataset {} ({} of {} images analysed){tag}",
+        r.dataset, r.images_analysed, r.images_listed
+    );
+    println!(
+        "image level: AUC {}  accuracy {:.3}  F1 {:.3}",
+        fmt(r.image_level.auc),
+        r.image_level.accuracy,
+        r.image_level.f1
+    );
     for (k, m) in &r.image_level.variants {
-        println!("  {k:<10} AUC {}  accuracy {:.3}  F1 {:.3}", fmt(m.auc), m.accuracy, m.f1);
+        println!(
+            "  {k:<10} AUC {}  accuracy {:.3}  F1 {:.3}",
+            fmt(m.auc),
+            m.accuracy,
+            m.f1
+        );
     }
     for (k, m) in &r.image_level.by_kind {
         println!("  {k:<10} AUC {}  (vs all authentic)", fmt(m.auc));
     }
-    println!("pixel level ({} manipulated images with masks):", r.pixel_level.get("fused").map(|m| m.images).unwrap_or(0));
-    println!("  {:<44} {:>6} {:>6} {:>8}", "map", "AUC", "F1@.5", "pooledAUC");
+    println!(
+        "pixel level ({} manipulated images with masks):",
+        r.pixel_level.get("fused").map(|m| m.images).unwrap_or(0)
+    );
+    println!(
+        "  {:<44} {:>6} {:>6} {:>8}",
+        "map", "AUC", "F1@.5", "pooledAUC"
+    );
     for (k, m) in &r.pixel_level {
-        println!("  {k:<44} {:>6} {:>6} {:>8}", fmt(m.auc), fmt(m.f1), fmt(m.auc_pooled));
+        println!(
+            "  {k:<44} {:>6} {:>6} {:>8}",
+            fmt(m.auc),
+            fmt(m.f1),
+            fmt(m.auc_pooled)
+        );
     }
     if !r.failures.is_empty() {
         println!("{} failures:", r.failures.len());

@@ -25,7 +25,15 @@ pub fn run(cmd: &ModelsCommand) -> anyhow::Result<bool> {
     };
     let registry = engine.registry()?;
     println!("manifest: {}", registry.manifest_path.display());
-    println!("searched: {}", registry.search_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    println!(
+        "searched: {}",
+        registry
+            .search_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let mut ok = true;
     for s in registry.statuses(hash) {
         let entry = registry.manifest.get(&s.name)?;
@@ -33,14 +41,19 @@ pub fn run(cmd: &ModelsCommand) -> anyhow::Result<bool> {
             (None, _) => "NOT INSTALLED".to_string(),
             (Some(p), HashStatus::Ok) if hash => format!("installed, sha256 ok ({})", p.display()),
             (Some(p), HashStatus::Ok) => format!("installed ({})", p.display()),
-            (Some(p), HashStatus::Unpinned) => format!("installed, sha256 not pinned in manifest ({})", p.display()),
+            (Some(p), HashStatus::Unpinned) => {
+                format!("installed, sha256 not pinned in manifest ({})", p.display())
+            }
             (Some(p), HashStatus::Mismatch { actual }) => {
                 ok = false;
                 format!("SHA256 MISMATCH ({}: {actual})", p.display())
             }
             (Some(_), HashStatus::NotInstalled) => "NOT INSTALLED".to_string(),
         };
-        println!("{}\n  role: {:?}  status: {}\n  licence: {}\n  source: {}\n  {state}", s.name, s.role, s.status, s.licence, s.source);
+        println!(
+            "{}\n  role: {:?}  status: {}\n  licence: {}\n  source: {}\n  {state}",
+            s.name, s.role, s.status, s.licence, s.source
+        );
         if s.path.is_none() {
             println!("  how to install: {}", install_hint(entry));
         }

@@ -14,7 +14,12 @@ pub enum ColorMap {
 }
 
 impl ColorMap {
-    pub const ALL: [ColorMap; 4] = [ColorMap::Inferno, ColorMap::Viridis, ColorMap::Turbo, ColorMap::Gray];
+    pub const ALL: [ColorMap; 4] = [
+        ColorMap::Inferno,
+        ColorMap::Viridis,
+        ColorMap::Turbo,
+        ColorMap::Gray,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -66,9 +71,16 @@ impl ColorMap {
             ]),
             ColorMap::Turbo => {
                 // Google's Turbo polynomial approximation (Apache-2.0).
-                let r = 0.135_721_38 + t * (4.615_392_6 + t * (-42.660_324 + t * (132.131_08 + t * (-152.942_4 + t * 59.286_38))));
-                let g = 0.091_402_61 + t * (2.194_188_4 + t * (4.842_966_6 + t * (-14.185_034 + t * (4.277_298_6 + t * 2.829_566))));
-                let b = 0.106_673_3 + t * (12.641_946 + t * (-60.582_05 + t * (110.362_76 + t * (-89.903_11 + t * 27.348_25))));
+                let r = 0.135_721_38
+                    + t * (4.615_392_6
+                        + t * (-42.660_324 + t * (132.131_08 + t * (-152.942_4 + t * 59.286_38))));
+                let g = 0.091_402_61
+                    + t * (2.194_188_4
+                        + t * (4.842_966_6
+                            + t * (-14.185_034 + t * (4.277_298_6 + t * 2.829_566))));
+                let b = 0.106_673_3
+                    + t * (12.641_946
+                        + t * (-60.582_05 + t * (110.362_76 + t * (-89.903_11 + t * 27.348_25))));
                 [r.clamp(0.0, 1.0), g.clamp(0.0, 1.0), b.clamp(0.0, 1.0)]
             }
             ColorMap::Gray => [t, t, t],
@@ -77,7 +89,11 @@ impl ColorMap {
 
     pub fn rgb8(self, t: f32) -> [u8; 3] {
         let [r, g, b] = self.rgb(t);
-        [(r * 255.0 + 0.5) as u8, (g * 255.0 + 0.5) as u8, (b * 255.0 + 0.5) as u8]
+        [
+            (r * 255.0 + 0.5) as u8,
+            (g * 255.0 + 0.5) as u8,
+            (b * 255.0 + 0.5) as u8,
+        ]
     }
 }
 
@@ -106,7 +122,11 @@ pub fn region_color(i: usize) -> [u8; 3] {
         _ => (c, 0.0, x),
     };
     let m = v - c;
-    [((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8]
+    [
+        ((r + m) * 255.0) as u8,
+        ((g + m) * 255.0) as u8,
+        ((b + m) * 255.0) as u8,
+    ]
 }
 
 #[cfg(test)]
@@ -117,7 +137,10 @@ mod tests {
     fn maps_are_dark_to_bright() {
         for cm in [ColorMap::Inferno, ColorMap::Viridis, ColorMap::Gray] {
             let lum = |c: [f32; 3]| 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
-            assert!(lum(cm.rgb(0.0)) < lum(cm.rgb(0.5)) && lum(cm.rgb(0.5)) < lum(cm.rgb(1.0)), "{cm:?}");
+            assert!(
+                lum(cm.rgb(0.0)) < lum(cm.rgb(0.5)) && lum(cm.rgb(0.5)) < lum(cm.rgb(1.0)),
+                "{cm:?}"
+            );
         }
     }
 }

@@ -14,7 +14,9 @@ pub enum EngineError {
     EmptyFile { path: PathBuf },
     #[error("{path} is not an image this tool can read ({reason})")]
     NotAnImage { path: PathBuf, reason: String },
-    #[error("{path} is too large: {width}x{height} pixels, the limit is {limit_megapixels} megapixels")]
+    #[error(
+        "{path} is too large: {width}x{height} pixels, the limit is {limit_megapixels} megapixels"
+    )]
     ImageTooLarge {
         path: PathBuf,
         width: u32,
@@ -25,16 +27,16 @@ pub enum EngineError {
     CorruptImage { path: PathBuf, reason: String },
     #[error("model manifest {path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
-    #[error(
-        "model '{name}' is not installed: looked for {file} in {searched}. {hint}"
-    )]
+    #[error("model '{name}' is not installed: looked for {file} in {searched}. {hint}")]
     ModelMissing {
         name: String,
         file: String,
         searched: String,
         hint: String,
     },
-    #[error("model '{name}' at {path} has sha256 {actual}, the manifest expects {expected}; the file is damaged or not the model named")]
+    #[error(
+        "model '{name}' at {path} has sha256 {actual}, the manifest expects {expected}; the file is damaged or not the model named"
+    )]
     ModelHashMismatch {
         name: String,
         path: PathBuf,

@@ -22,19 +22,33 @@ pub struct LabelRow {
 
 pub fn read_labels(dir: &Path) -> Result<Vec<LabelRow>> {
     let path = dir.join("labels.csv");
-    let text = std::fs::read_to_string(&path).map_err(|source| EngineError::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| EngineError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let (ci, cl) = match (col("image"), col("label")) {
         (Some(i), Some(l)) => (i, l),
-        _ => return Err(EngineError::Other(format!("{}: needs columns image,label[,kind,mask]", path.display()))),
+        _ => {
+            return Err(EngineError::Other(format!(
+                "{}: needs columns image,label[,kind,mask]",
+                path.display()
+            )));
+        }
     };
     let (ck, cm) = (col("kind"), col("mask"));
     let mut rows = Vec::new();
     for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let bad = || EngineError::Other(format!("{} line {}: malformed row", path.display(), n + 2));
+        let bad =
+            || EngineError::Other(format!("{} line {}: malformed row", path.display(), n + 2));
         let manipulated = match *f.get(cl).ok_or_else(bad)? {
             "0" => false,
             "1" => true,
@@ -43,8 +57,20 @@ pub fn read_labels(dir: &Path) -> Result<Vec<LabelRow>> {
         rows.push(LabelRow {
             image: dir.join(f.get(ci).ok_or_else(bad)?),
             manipulated,
-            kind: ck.and_then(|c| f.get(c)).map(|s| s.to_string()).unwrap_or_else(|| if manipulated { "manipulated".into() } else { "authentic".into() }),
-            mask: cm.and_then(|c| f.get(c)).filter(|s| !s.is_empty()).map(|s| dir.join(s)),
+            kind: ck
+                .and_then(|c| f.get(c))
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| {
+                    if manipulated {
+                        "manipulated".into()
+                    } else {
+                        "authentic".into()
+                    }
+                }),
+            mask: cm
+                .and_then(|c| f.get(c))
+                .filter(|s| !s.is_empty())
+                .map(|s| dir.join(s)),
         });
     }
     Ok(rows)
@@ -54,8 +80,16 @@ pub fn read_labels(dir: &Path) -> Result<Vec<LabelRow>> {
 pub fn read_mask(path: &Path, width: usize, height: usize) -> Result<Vec<bool>> {
     let img = crate::imageio::load_image(path)?;
     let (w, h) = (img.rgb.width() as usize, img.rgb.height() as usize);
-    let bits: Vec<bool> = img.rgb.pixels().map(|p| p.0[0] as u32 + p.0[1] as u32 + p.0[2] as u32 > 381).collect();
-    Ok(if (w, h) == (width, height) { bits } else { resize_nearest(&bits, w, h, width, height) })
+    let bits: Vec<bool> = img
+        .rgb
+        .pixels()
+        .map(|p| p.0[0] as u32 + p.0[1] as u32 + p.0[2] as u32 > 381)
+        .collect();
+    Ok(if (w, h) == (width, height) {
+        bits
+    } else {
+        resize_nearest(&bits, w, h, width, height)
+    })
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -94,12 +128,28 @@ impl PixelAccumulator {
             self.aucs.push(a);
         }
         self.f1s.push(Counts::at(&map.data, truth, 0.5).f1());
-        self.pooled.extend(map.data.iter().zip(truth).map(|(&v, &t)| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16, t)));
+        self.pooled.extend(
+            map.data
+                .iter()
+                .zip(truth)
+                .map(|(&v, &t)| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16, t)),
+        );
     }
 
     pub fn finish(&self) -> PixelMetrics {
-        let mean = |v: &[f64]| if v.is_empty() { None } else { Some(v.iter().sum::<f64>() / v.len() as f64) };
-        PixelMetrics { auc: mean(&self.aucs), f1: mean(&self.f1s), auc_pooled: pooled_auc(&self.pooled), images: self.images }
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                None
+            } else {
+                Some(v.iter().sum::<f64>() / v.len() as f64)
+            }
+        };
+        PixelMetrics {
+            auc: mean(&self.aucs),
+            f1: mean(&self.f1s),
+            auc_pooled: pooled_auc(&self.pooled),
+            images: self.images,
+        }
     }
 }
 
@@ -108,7 +158,11 @@ fn pooled_auc(pooled: &[(u16, bool)]) -> Option<f64> {
     let mut pos = vec![0u64; 65536];
     let mut neg = vec![0u64; 65536];
     for &(s, t) in pooled {
-        if t { pos[s as usize] += 1 } else { neg[s as usize] += 1 }
+        if t {
+            pos[s as usize] += 1
+        } else {
+            neg[s as usize] += 1
+        }
     }
     let (p, n): (u64, u64) = (pos.iter().sum(), neg.iter().sum());
     if p == 0 || n == 0 {
@@ -125,7 +179,12 @@ fn pooled_auc(pooled: &[(u16, bool)]) -> Option<f64> {
 
 pub fn image_metrics(probs: &[f32], labels: &[bool]) -> ImageMetrics {
     let c = Counts::at(probs, labels, 0.5);
-    ImageMetrics { auc: auc(probs, labels), accuracy: c.accuracy(), f1: c.f1(), images: probs.len() }
+    ImageMetrics {
+        auc: auc(probs, labels),
+        accuracy: c.accuracy(),
+        f1: c.f1(),
+        images: probs.len(),
+    }
 }
 
 /// The maps of one analysis that are scored, by name: fused, cam<i>, refined:<segmenter>:<variant>,
@@ -141,11 +200,17 @@ pub fn maps_to_score(analysis: &Analysis) -> Vec<(String, Map)> {
             r.rescore(&analysis.fused, variant, None);
             // No region: the refined map is the prior itself.
             let map = r.refined.unwrap_or_else(|| analysis.fused.clone());
-            out.push((format!("refined:{}:{}", s.segmentation.segmenter, variant.name()), map));
+            out.push((
+                format!("refined:{}:{}", s.segmentation.segmenter, variant.name()),
+                map,
+            ));
         }
     }
     out.push(("baseline:ela".to_string(), analysis.ela_map.clone()));
-    out.push(("baseline:centre".to_string(), centred_gaussian(analysis.fused.width, analysis.fused.height)));
+    out.push((
+        "baseline:centre".to_string(),
+        centred_gaussian(analysis.fused.width, analysis.fused.height),
+    ));
     out
 }
 

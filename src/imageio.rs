@@ -16,11 +16,21 @@ pub const MAX_MEGAPIXELS: u32 = 120;
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A decoded image and what identifies it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadedImage {
     pub path: PathBuf,
     pub rgb: RgbImage,
     pub info: ImageInfo,
+}
+
+impl std::fmt::Debug for LoadedImage {
+    // The pixels are left out: a 12 MP image would flood any log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedImage")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,51 +55,91 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(sha256_hex(&bytes))
 }
 
 /// Read and decode an image file.
 pub fn load_image(path: &Path) -> Result<LoadedImage> {
-    let meta = std::fs::metadata(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if meta.is_dir() {
-        return Err(EngineError::NotAnImage { path: path.to_path_buf(), reason: "it is a directory".into() });
+        return Err(EngineError::NotAnImage {
+            path: path.to_path_buf(),
+            reason: "it is a directory".into(),
+        });
     }
     if meta.len() == 0 {
-        return Err(EngineError::EmptyFile { path: path.to_path_buf() });
+        return Err(EngineError::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(EngineError::NotAnImage {
             path: path.to_path_buf(),
-            reason: format!("file is {} MB, the limit is {} MB", meta.len() >> 20, MAX_FILE_BYTES >> 20),
+            reason: format!(
+                "file is {} MB, the limit is {} MB",
+                meta.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            ),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     decode_image_bytes(path, &bytes)
 }
 
 /// Decode image bytes; `path` is only used in messages and the report.
 pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
-    let not_image = |reason: String| EngineError::NotAnImage { path: path.to_path_buf(), reason };
+    let not_image = |reason: String| EngineError::NotAnImage {
+        path: path.to_path_buf(),
+        reason,
+    };
     if bytes.is_empty() {
-        return Err(EngineError::EmptyFile { path: path.to_path_buf() });
+        return Err(EngineError::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| not_image(e.to_string()))?;
-    let format = reader
-        .format()
-        .ok_or_else(|| not_image("unrecognised file signature; JPEG, PNG, TIFF, WebP and BMP are supported".into()))?;
+    let format = reader.format().ok_or_else(|| {
+        not_image("unrecognised file signature; JPEG, PNG, TIFF, WebP and BMP are supported".into())
+    })?;
 
-    // Header first: refuse huge images before the decoder allocates their pixels.
+    // Header first: refuse huge images before the decoder allocates their pixels. The claimed size
+    // is read from the first header bytes, so a file that is cut short after its header is still
+    // reported for what it claims.
+    let too_large = |(width, height): (u32, u32)| {
+        (width as u64 * height as u64 > MAX_MEGAPIXELS as u64 * 1_000_000).then(|| {
+            EngineError::ImageTooLarge {
+                path: path.to_path_buf(),
+                width,
+                height,
+                limit_megapixels: MAX_MEGAPIXELS,
+            }
+        })
+    };
+    if let Some(err) = header_dimensions(bytes).and_then(too_large) {
+        return Err(err);
+    }
     let (stored_width, stored_height) = reader.into_dimensions().map_err(|e| corrupt(path, e))?;
+    if let Some(err) = too_large((stored_width, stored_height)) {
+        return Err(err);
+    }
     let megapixels = stored_width as u64 * stored_height as u64;
-    if megapixels > MAX_MEGAPIXELS as u64 * 1_000_000 {
-        return Err(EngineError::ImageTooLarge {
+    if format == image::ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
+        // Decoders fill a truncated scan with grey; for evidence that is damage, not an image.
+        return Err(EngineError::CorruptImage {
             path: path.to_path_buf(),
-            width: stored_width,
-            height: stored_height,
-            limit_megapixels: MAX_MEGAPIXELS,
+            reason: "the JPEG stream ends before its end-of-image marker (file truncated)".into(),
         });
     }
 
@@ -101,7 +151,9 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
     limits.max_alloc = Some(megapixels * 8 * 3 + (64 << 20));
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| corrupt(path, e))?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut dynamic = image::DynamicImage::from_decoder(decoder).map_err(|e| corrupt(path, e))?;
     dynamic.apply_orientation(orientation);
     let rgb = dynamic.to_rgb8();
@@ -111,7 +163,10 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         hex::encode(md5::Md5::digest(bytes))
     };
     let info = ImageInfo {
-        file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         file_bytes: bytes.len() as u64,
         sha256: sha256_hex(bytes),
         md5,
@@ -122,19 +177,64 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         height: rgb.height(),
         exif_orientation: orientation_tag(orientation),
     };
-    Ok(LoadedImage { path: path.to_path_buf(), rgb, info })
+    Ok(LoadedImage {
+        path: path.to_path_buf(),
+        rgb,
+        info,
+    })
+}
+
+/// Width and height claimed by a PNG (IHDR) or JPEG (SOFn) header, without decoding.
+pub fn header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() >= 24 && &bytes[12..16] == b"IHDR" {
+        let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+        return Some((w, h));
+    }
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let mut i = 2;
+        while i + 9 < bytes.len() {
+            if bytes[i] != 0xFF {
+                return None;
+            }
+            let marker = bytes[i + 1];
+            let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+            if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+                let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+                let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+                return Some((w, h));
+            }
+            i += 2 + len;
+        }
+    }
+    None
+}
+
+/// True when an end-of-image marker follows the last start-of-scan (embedded EXIF thumbnails
+/// have their own markers earlier in the file).
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let last = |m: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        _ => false,
+    }
 }
 
 fn corrupt(path: &Path, e: image::ImageError) -> EngineError {
     match e {
-        image::ImageError::Unsupported(u) => {
-            EngineError::NotAnImage { path: path.to_path_buf(), reason: u.to_string() }
-        }
+        image::ImageError::Unsupported(u) => EngineError::NotAnImage {
+            path: path.to_path_buf(),
+            reason: u.to_string(),
+        },
         image::ImageError::Limits(l) => EngineError::CorruptImage {
             path: path.to_path_buf(),
             reason: format!("decoder needs more memory than the image size allows ({l})"),
         },
-        other => EngineError::CorruptImage { path: path.to_path_buf(), reason: other.to_string() },
+        other => EngineError::CorruptImage {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -156,10 +256,19 @@ fn orientation_tag(o: image::metadata::Orientation) -> u8 {
 /// reader never sees a partial file and a failure leaves nothing behind.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    let write_err = |source| EngineError::Write { path: dest.to_path_buf(), source };
+    let write_err = |source| EngineError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

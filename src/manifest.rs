@@ -64,9 +64,17 @@ pub struct InputSpec {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Preprocess {
     /// Signed error levels (METHOD.md section 1).
-    SignedEla { ela_quality: u8, ela_scale: f32, resize: String },
+    SignedEla {
+        ela_quality: u8,
+        ela_scale: f32,
+        resize: String,
+    },
     /// RGB in [0, 255] -> (x - mean) / std per channel, resized to the input shape.
-    Normalize { mean: [f32; 3], std: [f32; 3], resize: String },
+    Normalize {
+        mean: [f32; 3],
+        std: [f32; 3],
+        resize: String,
+    },
 }
 
 impl ModelEntry {
@@ -77,9 +85,17 @@ impl ModelEntry {
     /// ELA parameters of a classifier.
     pub fn ela_params(&self) -> Result<ElaParams> {
         match &self.preprocess {
-            Preprocess::SignedEla { ela_quality, ela_scale, .. } => {
+            Preprocess::SignedEla {
+                ela_quality,
+                ela_scale,
+                ..
+            } => {
                 let size = self.input_hw()?.0 as u32;
-                Ok(ElaParams { quality: *ela_quality, scale: *ela_scale, size })
+                Ok(ElaParams {
+                    quality: *ela_quality,
+                    scale: *ela_scale,
+                    size,
+                })
             }
             _ => Err(self.contract("a classifier needs preprocess kind signed-ela")),
         }
@@ -101,14 +117,19 @@ impl ModelEntry {
     }
 
     pub fn contract(&self, reason: &str) -> EngineError {
-        EngineError::ModelContract { name: self.name.clone(), reason: reason.to_string() }
+        EngineError::ModelContract {
+            name: self.name.clone(),
+            reason: reason.to_string(),
+        }
     }
 }
 
 impl Manifest {
     pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
-        let m: Manifest = toml::from_str(text)
-            .map_err(|e| EngineError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        let m: Manifest = toml::from_str(text).map_err(|e| EngineError::Manifest {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         if m.schema != 1 {
             return Err(EngineError::Manifest {
                 path: path.to_path_buf(),
@@ -126,7 +147,10 @@ impl Manifest {
             if e.file.contains("..") || Path::new(&e.file).is_absolute() {
                 return Err(EngineError::Manifest {
                     path: path.to_path_buf(),
-                    reason: format!("model '{}': file must be a relative path inside a model folder", e.name),
+                    reason: format!(
+                        "model '{}': file must be a relative path inside a model folder",
+                        e.name
+                    ),
                 });
             }
         }
@@ -134,12 +158,18 @@ impl Manifest {
     }
 
     pub fn load(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     pub fn get(&self, name: &str) -> Result<&ModelEntry> {
-        self.models.iter().find(|m| m.name == name).ok_or_else(|| EngineError::UnknownModel(name.to_string()))
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| EngineError::UnknownModel(name.to_string()))
     }
 
     pub fn by_role(&self, role: Role) -> impl Iterator<Item = &ModelEntry> {

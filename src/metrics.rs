@@ -61,7 +61,11 @@ impl Counts {
 
     pub fn accuracy(&self) -> f64 {
         let n = self.tp + self.fp + self.tn + self.fn_;
-        if n == 0 { 0.0 } else { (self.tp + self.tn) as f64 / n as f64 }
+        if n == 0 {
+            0.0
+        } else {
+            (self.tp + self.tn) as f64 / n as f64
+        }
     }
 }
 
@@ -91,7 +95,10 @@ mod tests {
 
     #[test]
     fn auc_known_cases() {
-        assert_eq!(auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]), Some(1.0));
+        assert_eq!(
+            auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
+            Some(1.0)
+        );
         assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
         assert_eq!(auc(&[0.9, 0.1], &[false, true]), Some(0.0));
         assert_eq!(auc(&[0.3], &[true]), None);
@@ -100,7 +107,15 @@ mod tests {
     #[test]
     fn f1_counts() {
         let c = Counts::at(&[0.9, 0.6, 0.4, 0.1], &[true, false, true, false], 0.5);
-        assert_eq!(c, Counts { tp: 1, fp: 1, tn: 1, fn_: 1 });
+        assert_eq!(
+            c,
+            Counts {
+                tp: 1,
+                fp: 1,
+                tn: 1,
+                fn_: 1
+            }
+        );
         assert!((c.f1() - 0.5).abs() < 1e-12);
     }
 }

@@ -104,7 +104,10 @@ pub fn verdict(p: f32) -> &'static str {
 
 /// Current UTC time as RFC 3339 (no time-zone database needed).
 pub fn now_utc() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil-from-days (Howard Hinnant).
     let z = days + 719_468;
@@ -116,10 +119,20 @@ pub fn now_utc() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
-pub fn record(analysis: &Analysis, params: &AnalysisParams, segmenter_models: &[(String, String)], unavailable: &[Unavailable]) -> AnalysisRecord {
+pub fn record(
+    analysis: &Analysis,
+    params: &AnalysisParams,
+    segmenter_models: &[(String, String)],
+    unavailable: &[Unavailable],
+) -> AnalysisRecord {
     let variants: Vec<VariantRecord> = analysis
         .variants
         .iter()
@@ -136,7 +149,8 @@ pub fn record(analysis: &Analysis, params: &AnalysisParams, segmenter_models: &[
         })
         .collect();
     let stand_in = variants.iter().any(|v| v.status.contains("stand-in"));
-    let mean_probability = variants.iter().map(|v| v.probability).sum::<f32>() / variants.len().max(1) as f32;
+    let mean_probability =
+        variants.iter().map(|v| v.probability).sum::<f32>() / variants.len().max(1) as f32;
     let segmenters = analysis
         .segmenters
         .iter()
@@ -173,13 +187,27 @@ pub fn record(analysis: &Analysis, params: &AnalysisParams, segmenter_models: &[
     all_unavailable.extend(analysis.segmenter_errors.iter().cloned());
     AnalysisRecord {
         schema: SCHEMA.to_string(),
-        tool: ToolInfo { name: "tamperscope".into(), version: env!("CARGO_PKG_VERSION").into(), commit: crate::COMMIT.into() },
+        tool: ToolInfo {
+            name: "tamperscope".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit: crate::COMMIT.into(),
+        },
         created_utc: now_utc(),
-        input: InputRecord { path: analysis.input_path.display().to_string(), info: analysis.image.clone() },
-        working_size: [analysis.working.width() as usize, analysis.working.height() as usize],
+        input: InputRecord {
+            path: analysis.input_path.display().to_string(),
+            info: analysis.image.clone(),
+        },
+        working_size: [
+            analysis.working.width() as usize,
+            analysis.working.height() as usize,
+        ],
         execution_provider: analysis.provider.clone(),
         classifier: ClassifierRecord {
-            status: if stand_in { STAND_IN_LABEL.to_string() } else { "trained".to_string() },
+            status: if stand_in {
+                STAND_IN_LABEL.to_string()
+            } else {
+                "trained".to_string()
+            },
             variants,
             mean_probability,
             verdict: verdict(mean_probability).to_string(),
@@ -192,14 +220,17 @@ pub fn record(analysis: &Analysis, params: &AnalysisParams, segmenter_models: &[
     }
 }
 
+fn blend(dst: &mut [u8; 3], src: [u8; 3], alpha: f32) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = (*d as f32 * (1.0 - alpha) + s as f32 * alpha).round() as u8;
+    }
+}
+
 /// Photo with a colour-mapped map blended over it.
 pub fn heat_overlay(photo: &RgbImage, map: &Map, cmap: ColorMap, opacity: f32) -> RgbImage {
     let mut out = photo.clone();
     for (p, &v) in out.pixels_mut().zip(&map.data) {
-        let c = cmap.rgb8(v);
-        for k in 0..3 {
-            p.0[k] = (p.0[k] as f32 * (1.0 - opacity) + c[k] as f32 * opacity).round() as u8;
-        }
+        blend(&mut p.0, cmap.rgb8(v), opacity);
     }
     out
 }
@@ -215,9 +246,16 @@ pub fn heat_image(map: &Map, cmap: ColorMap) -> RgbImage {
 
 fn is_edge(mask: &Mask, x: usize, y: usize) -> bool {
     let (w, h) = (mask.width, mask.height);
-    let inside = |x: isize, y: isize| x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h && mask.data[y as usize * w + x as usize];
+    let inside = |x: isize, y: isize| {
+        x >= 0
+            && y >= 0
+            && (x as usize) < w
+            && (y as usize) < h
+            && mask.data[y as usize * w + x as usize]
+    };
     let (xi, yi) = (x as isize, y as isize);
-    mask.data[y * w + x] && !(inside(xi - 1, yi) && inside(xi + 1, yi) && inside(xi, yi - 1) && inside(xi, yi + 1))
+    mask.data[y * w + x]
+        && !(inside(xi - 1, yi) && inside(xi + 1, yi) && inside(xi, yi - 1) && inside(xi, yi + 1))
 }
 
 /// Every region tinted and outlined in its own colour.
@@ -231,10 +269,7 @@ pub fn regions_overlay<'a>(photo: &RgbImage, masks: impl Iterator<Item = &'a Mas
                     continue;
                 }
                 let p = out.get_pixel_mut(x as u32, y as u32);
-                let a = if is_edge(m, x, y) { 1.0 } else { 0.25 };
-                for k in 0..3 {
-                    p.0[k] = (p.0[k] as f32 * (1.0 - a) + c[k] as f32 * a).round() as u8;
-                }
+                blend(&mut p.0, c, if is_edge(m, x, y) { 1.0 } else { 0.25 });
             }
         }
     }
@@ -260,7 +295,11 @@ pub fn chosen_overlay(photo: &RgbImage, mask: &Mask) -> RgbImage {
 }
 
 /// Write the PNG maps of an analysis into `dir`; returns map name -> file name.
-pub fn write_maps(analysis: &Analysis, dir: &Path, cmap: ColorMap) -> Result<std::collections::BTreeMap<String, String>> {
+pub fn write_maps(
+    analysis: &Analysis,
+    dir: &Path,
+    cmap: ColorMap,
+) -> Result<std::collections::BTreeMap<String, String>> {
     let mut files = std::collections::BTreeMap::new();
     let photo = &analysis.working;
     let (w, h) = (photo.width(), photo.height());
@@ -269,12 +308,27 @@ pub fn write_maps(analysis: &Analysis, dir: &Path, cmap: ColorMap) -> Result<std
         files.insert(key, file);
         Ok(())
     };
-    let heat = |key: &str, map: &Map, put: &mut dyn FnMut(String, String, Vec<u8>) -> Result<()>| -> Result<()> {
+    let heat = |key: &str,
+                map: &Map,
+                put: &mut dyn FnMut(String, String, Vec<u8>) -> Result<()>|
+     -> Result<()> {
         let over = heat_overlay(photo, map, cmap, 0.6);
-        put(key.to_string(), format!("{key}.png"), png_rgb(w, h, over.as_raw())?)?;
-        put(format!("{key}:raw"), format!("{key}_raw.png"), png_gray(w, h, &map.to_u8())?)
+        put(
+            key.to_string(),
+            format!("{key}.png"),
+            png_rgb(w, h, over.as_raw())?,
+        )?;
+        put(
+            format!("{key}:raw"),
+            format!("{key}_raw.png"),
+            png_gray(w, h, &map.to_u8())?,
+        )
     };
-    put("input".into(), "input.png".into(), png_rgb(w, h, photo.as_raw())?)?;
+    put(
+        "input".into(),
+        "input.png".into(),
+        png_rgb(w, h, photo.as_raw())?,
+    )?;
     heat("ela", &analysis.ela_map, &mut put)?;
     for v in &analysis.variants {
         heat(&format!("cam{}", v.info.variant), &v.cam, &mut put)?;
@@ -283,7 +337,11 @@ pub fn write_maps(analysis: &Analysis, dir: &Path, cmap: ColorMap) -> Result<std
     for s in &analysis.segmenters {
         let name = sanitize(&s.segmentation.segmenter);
         let masks = regions_overlay(photo, s.segmentation.regions.iter().map(|r| &r.mask));
-        put(format!("masks:{}", s.segmentation.segmenter), format!("masks_{name}.png"), png_rgb(w, h, masks.as_raw())?)?;
+        put(
+            format!("masks:{}", s.segmentation.segmenter),
+            format!("masks_{name}.png"),
+            png_rgb(w, h, masks.as_raw())?,
+        )?;
         // Raw mask map: region index + 1 per pixel (0 = no region), 8-bit.
         let mut index_map = vec![0u8; (w * h) as usize];
         for (i, r) in s.segmentation.regions.iter().enumerate() {
@@ -293,10 +351,18 @@ pub fn write_maps(analysis: &Analysis, dir: &Path, cmap: ColorMap) -> Result<std
                 }
             }
         }
-        put(format!("masks:{}:raw", s.segmentation.segmenter), format!("masks_{name}_raw.png"), png_gray(w, h, &index_map)?)?;
+        put(
+            format!("masks:{}:raw", s.segmentation.segmenter),
+            format!("masks_{name}_raw.png"),
+            png_gray(w, h, &index_map)?,
+        )?;
         if let (Some(c), Some(refined)) = (s.chosen, &s.refined) {
             let chosen = chosen_overlay(photo, &s.segmentation.regions[c].mask);
-            put(format!("chosen:{}", s.segmentation.segmenter), format!("chosen_{name}.png"), png_rgb(w, h, chosen.as_raw())?)?;
+            put(
+                format!("chosen:{}", s.segmentation.segmenter),
+                format!("chosen_{name}.png"),
+                png_rgb(w, h, chosen.as_raw())?,
+            )?;
             heat(&format!("refined_{name}"), refined, &mut put)?;
         }
     }
@@ -305,5 +371,13 @@ pub fn write_maps(analysis: &Analysis, dir: &Path, cmap: ColorMap) -> Result<std
 
 /// File-name-safe version of a model name.
 pub fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -16,7 +16,7 @@ use crate::ela::{SignedEla, signed_ela};
 use crate::error::{EngineError, Result};
 use crate::imageio::{ImageInfo, LoadedImage, load_image};
 use crate::manifest::Role;
-use crate::raster::{Map, resize_area, working_size};
+use crate::raster::{AreaAccumulator, Map, row_ranges, threads, working_size};
 use crate::refine::{Likelihoods, refine};
 use crate::registry::Registry;
 use crate::runtime::ProviderChoice;
@@ -112,7 +112,8 @@ pub struct Engine {
 pub struct Prepared {
     pub image: LoadedImage,
     pub working: RgbImage,
-    pub ela: BTreeMap<u8, SignedEla>,
+    /// Error levels per (JPEG quality, classifier input size).
+    pub ela: BTreeMap<(u8, u32), SignedEla>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,14 +162,32 @@ pub struct Analysis {
 /// Progress of an analysis, for the CLI's stderr and the app's stage list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    Started { stage: String, index: usize, total: usize },
-    Finished { stage: String, ms: f64 },
+    Started {
+        stage: String,
+        index: usize,
+        total: usize,
+    },
+    Finished {
+        stage: String,
+        ms: f64,
+    },
 }
 
 /// Score every region and refine with the best one (or `chosen`, when the analyst picked it).
-pub fn score_and_refine(segmentation: Segmentation, fused: &Map, similarity: SimilarityVariant, chosen: Option<usize>) -> SegmenterResult {
-    let scores: Vec<f32> = segmentation.regions.iter().map(|r| r.similarity(fused, similarity)).collect();
-    let chosen = chosen.filter(|&i| i < scores.len()).or_else(|| best_mask(&scores));
+pub fn score_and_refine(
+    segmentation: Segmentation,
+    fused: &Map,
+    similarity: SimilarityVariant,
+    chosen: Option<usize>,
+) -> SegmenterResult {
+    let scores: Vec<f32> = segmentation
+        .regions
+        .iter()
+        .map(|r| r.similarity(fused, similarity))
+        .collect();
+    let chosen = chosen
+        .filter(|&i| i < scores.len())
+        .or_else(|| best_mask(&scores));
     let (refined, likelihoods) = match chosen {
         Some(i) => {
             let (h, l) = refine(fused, &segmentation.regions[i].mask);
@@ -176,13 +195,27 @@ pub fn score_and_refine(segmentation: Segmentation, fused: &Map, similarity: Sim
         }
         None => (None, None),
     };
-    SegmenterResult { segmentation, similarity, scores, chosen, refined, likelihoods }
+    SegmenterResult {
+        segmentation,
+        similarity,
+        scores,
+        chosen,
+        refined,
+        likelihoods,
+    }
 }
 
 impl SegmenterResult {
     /// Re-score with another similarity variant, or another evidence mask, without re-running models.
     pub fn rescore(&mut self, fused: &Map, similarity: SimilarityVariant, chosen: Option<usize>) {
-        let seg = std::mem::replace(&mut self.segmentation, Segmentation { segmenter: String::new(), regions: Vec::new(), dropped_small: 0 });
+        let seg = std::mem::replace(
+            &mut self.segmentation,
+            Segmentation {
+                segmenter: String::new(),
+                regions: Vec::new(),
+                dropped_small: 0,
+            },
+        );
         *self = score_and_refine(seg, fused, similarity, chosen);
     }
 }
@@ -196,7 +229,10 @@ impl Engine {
         } else {
             params.classifiers.clone()
         };
-        let resolved = classifier_names.iter().map(|n| registry.resolve(n)).collect::<Result<Vec<_>>>()?;
+        let resolved = classifier_names
+            .iter()
+            .map(|n| registry.resolve(n))
+            .collect::<Result<Vec<_>>>()?;
         let classifier = Classifier::open(&resolved, params.provider, params.threads)?;
 
         let segmenter_names: Vec<String> = if params.segmenters.is_empty() {
@@ -228,10 +264,19 @@ impl Engine {
                 }
                 // Explicitly requested segmenters must work; defaults may be absent.
                 Err(e) if !params.segmenters.is_empty() => return Err(e),
-                Err(e) => unavailable.push(Unavailable { name: name.clone(), reason: e.to_string() }),
+                Err(e) => unavailable.push(Unavailable {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                }),
             }
         }
-        Ok(Engine { params, classifier, segmenters, unavailable, segmenter_models })
+        Ok(Engine {
+            params,
+            classifier,
+            segmenters,
+            unavailable,
+            segmenter_models,
+        })
     }
 
     pub fn load(&self, path: &Path) -> Result<LoadedImage> {
@@ -240,53 +285,104 @@ impl Engine {
 
     /// Working-resolution image and the error levels each classifier setting needs.
     pub fn prepare(&self, image: LoadedImage) -> Result<Prepared> {
-        let (w, h) = working_size(image.info.width, image.info.height, self.params.working_max_side);
+        let (w, h) = working_size(
+            image.info.width,
+            image.info.height,
+            self.params.working_max_side,
+        );
         let working = downscale_rgb(&image.rgb, w, h);
         let mut ela = BTreeMap::new();
         for p in self.classifier.ela_settings() {
-            if let std::collections::btree_map::Entry::Vacant(slot) = ela.entry(p.quality) {
-                slot.insert(signed_ela(&image.rgb, p.quality)?);
+            if let std::collections::btree_map::Entry::Vacant(slot) = ela.entry((p.quality, p.size))
+            {
+                slot.insert(signed_ela(&image.rgb, p.quality, p.size as usize, (w, h))?);
             }
         }
-        Ok(Prepared { image, working, ela })
+        Ok(Prepared {
+            image,
+            working,
+            ela,
+        })
     }
 
     /// Probabilities and `A_i` per variant, and the fused `A`.
     pub fn classify(&mut self, prepared: &Prepared) -> Result<(Vec<VariantResult>, Map)> {
-        let (w, h) = (prepared.working.width() as usize, prepared.working.height() as usize);
+        let (w, h) = (
+            prepared.working.width() as usize,
+            prepared.working.height() as usize,
+        );
         let infos = self.classifier.infos();
         let outputs = self.classifier.run(&prepared.ela)?;
         let variants: Vec<VariantResult> = outputs
             .into_iter()
             .map(|o| {
-                let info = infos.iter().find(|i| i.model == o.model).cloned().ok_or_else(|| EngineError::Other(format!("no info for {}", o.model)))?;
-                let cam = grad_cam(&o.features, o.channels, o.feature_h, o.feature_w, &o.alpha, w, h);
-                Ok(VariantResult { info, logit: o.logit, probability: o.probability, cam })
+                let info = infos
+                    .iter()
+                    .find(|i| i.model == o.model)
+                    .cloned()
+                    .ok_or_else(|| EngineError::Other(format!("no info for {}", o.model)))?;
+                let cam = grad_cam(
+                    &o.features,
+                    o.channels,
+                    o.feature_h,
+                    o.feature_w,
+                    &o.alpha,
+                    w,
+                    h,
+                );
+                Ok(VariantResult {
+                    info,
+                    logit: o.logit,
+                    probability: o.probability,
+                    cam,
+                })
             })
             .collect::<Result<_>>()?;
         let maps: Vec<&Map> = variants.iter().map(|v| &v.cam).collect();
-        let fused = geometric_mean(&maps).ok_or_else(|| EngineError::Other("CAM sizes differ".into()))?;
+        let fused =
+            geometric_mean(&maps).ok_or_else(|| EngineError::Other("CAM sizes differ".into()))?;
         Ok((variants, fused))
     }
 
     /// The whole method on one image.
-    pub fn analyze(&mut self, path: &Path, cancel: &AtomicBool, progress: &mut dyn FnMut(Progress)) -> Result<Analysis> {
+    pub fn analyze(
+        &mut self,
+        path: &Path,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Analysis> {
         let total = 4 + self.segmenters.len();
         let mut timings = Vec::new();
         let mut index = 0;
-        let mut stage = |name: &str, timings: &mut Vec<StageTime>, progress: &mut dyn FnMut(Progress)| -> Result<Instant> {
+        let mut stage = |name: &str,
+                         timings: &mut Vec<StageTime>,
+                         progress: &mut dyn FnMut(Progress)|
+         -> Result<Instant> {
             if cancel.load(Ordering::Relaxed) {
                 return Err(EngineError::Cancelled);
             }
             index += 1;
-            progress(Progress::Started { stage: name.to_string(), index, total });
+            progress(Progress::Started {
+                stage: name.to_string(),
+                index,
+                total,
+            });
             let _ = timings;
             Ok(Instant::now())
         };
-        let done = |name: &str, t0: Instant, timings: &mut Vec<StageTime>, progress: &mut dyn FnMut(Progress)| {
+        let done = |name: &str,
+                    t0: Instant,
+                    timings: &mut Vec<StageTime>,
+                    progress: &mut dyn FnMut(Progress)| {
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            timings.push(StageTime { stage: name.to_string(), ms });
-            progress(Progress::Finished { stage: name.to_string(), ms });
+            timings.push(StageTime {
+                stage: name.to_string(),
+                ms,
+            });
+            progress(Progress::Finished {
+                stage: name.to_string(),
+                ms,
+            });
         };
 
         let t = stage("load", &mut timings, progress)?;
@@ -295,7 +391,10 @@ impl Engine {
 
         let t = stage("ela", &mut timings, progress)?;
         let prepared = self.prepare(image)?;
-        let (w, h) = (prepared.working.width() as usize, prepared.working.height() as usize);
+        let (w, h) = (
+            prepared.working.width() as usize,
+            prepared.working.height() as usize,
+        );
         let ela_map = prepared
             .ela
             .values()
@@ -323,7 +422,10 @@ impl Engine {
                     segmenters.push(score_and_refine(seg, &fused, similarity, None));
                     done(&name, t, &mut timings, progress);
                 }
-                Err(e) => segmenter_errors.push(Unavailable { name: s.name().to_string(), reason: e.to_string() }),
+                Err(e) => segmenter_errors.push(Unavailable {
+                    name: s.name().to_string(),
+                    reason: e.to_string(),
+                }),
             }
         }
         let _ = stage("done", &mut timings, progress)?;
@@ -345,7 +447,11 @@ impl Engine {
 
 /// The installed classifier variants: trained ones if any are installed, else the stand-in.
 pub fn default_classifiers(registry: &Registry) -> Result<Vec<String>> {
-    let all: Vec<_> = registry.manifest.by_role(Role::Classifier).filter(|e| !e.status.contains("test")).collect();
+    let all: Vec<_> = registry
+        .manifest
+        .by_role(Role::Classifier)
+        .filter(|e| !e.status.contains("test"))
+        .collect();
     let installed = |trained: bool| -> Vec<String> {
         all.iter()
             .filter(|e| e.is_stand_in() != trained && registry.locate(e).is_some())
@@ -360,22 +466,62 @@ pub fn default_classifiers(registry: &Registry) -> Result<Vec<String>> {
     if !standin.is_empty() {
         return Ok(standin);
     }
-    let first = all.first().ok_or_else(|| EngineError::Other("the manifest lists no classifier".into()))?;
+    let first = all
+        .first()
+        .ok_or_else(|| EngineError::Other("the manifest lists no classifier".into()))?;
     // Resolving reports which file is missing and how to install it.
-    registry.resolve(&first.name).map(|_| vec![first.name.clone()])
+    registry
+        .resolve(&first.name)
+        .map(|_| vec![first.name.clone()])
 }
 
-/// Area-downscale an RGB image (no-op when the size already matches).
+/// Area-downscale an RGB image (no-op when the size already matches); rows in parallel strips.
 pub fn downscale_rgb(rgb: &RgbImage, w: usize, h: usize) -> RgbImage {
     let (sw, sh) = (rgb.width() as usize, rgb.height() as usize);
     if (sw, sh) == (w, h) {
         return rgb.clone();
     }
+    let ranges = row_ranges(sh, threads(), 1);
+    let parts: Vec<AreaAccumulator> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .into_iter()
+            .map(|rows| {
+                scope.spawn(move || {
+                    let mut acc = AreaAccumulator::new(3, sw, sh, w, h);
+                    let mut row = vec![0f32; sw * 3];
+                    for y in rows {
+                        for (d, &s) in row
+                            .iter_mut()
+                            .zip(&rgb.as_raw()[y * sw * 3..(y + 1) * sw * 3])
+                        {
+                            *d = s as f32;
+                        }
+                        acc.add_row(y, &row);
+                    }
+                    acc
+                })
+            })
+            .collect();
+        // A panicking worker would be a bug in the resampler; fall back to an empty part.
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| AreaAccumulator::new(3, sw, sh, w, h))
+            })
+            .collect()
+    });
+    let mut parts = parts.into_iter();
+    let mut acc = parts
+        .next()
+        .unwrap_or_else(|| AreaAccumulator::new(3, sw, sh, w, h));
+    for p in parts {
+        acc.merge(&p);
+    }
     let mut out = RgbImage::new(w as u32, h as u32);
     for c in 0..3 {
-        let plane: Vec<f32> = rgb.pixels().map(|p| p.0[c] as f32).collect();
-        let small = resize_area(&plane, sw, sh, w, h);
-        for (p, v) in out.pixels_mut().zip(small) {
+        for (p, v) in out.pixels_mut().zip(acc.plane(c)) {
             p.0[c] = v.round().clamp(0.0, 255.0) as u8;
         }
     }

@@ -10,12 +10,24 @@ pub struct Map {
 
 impl Map {
     pub fn new(width: usize, height: usize, data: Vec<f32>) -> Self {
-        assert_eq!(data.len(), width * height, "map data does not match its size");
-        Self { width, height, data }
+        assert_eq!(
+            data.len(),
+            width * height,
+            "map data does not match its size"
+        );
+        Self {
+            width,
+            height,
+            data,
+        }
     }
 
     pub fn filled(width: usize, height: usize, value: f32) -> Self {
-        Self { width, height, data: vec![value; width * height] }
+        Self {
+            width,
+            height,
+            data: vec![value; width * height],
+        }
     }
 
     #[inline]
@@ -28,19 +40,28 @@ impl Map {
         let (lo, hi) = self
             .data
             .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
         let range = hi - lo;
         let data = if range > 0.0 && range.is_finite() {
             self.data.iter().map(|&v| (v - lo) / range).collect()
         } else {
             vec![0.0; self.data.len()]
         };
-        Map { width: self.width, height: self.height, data }
+        Map {
+            width: self.width,
+            height: self.height,
+            data,
+        }
     }
 
     /// Quantise a [0, 1] map to 8 bits (round half up).
     pub fn to_u8(&self) -> Vec<u8> {
-        self.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8).collect()
+        self.data
+            .iter()
+            .map(|&v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
+            .collect()
     }
 }
 
@@ -84,6 +105,86 @@ pub fn resize_area(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> V
         }
     }
     dst
+}
+
+/// Area resampling fed one source row at a time (interleaved channels), so that a large image
+/// never has to exist as float planes; partial accumulators from several threads add up.
+#[derive(Debug, Clone)]
+pub struct AreaAccumulator {
+    pub channels: usize,
+    pub width: usize,
+    pub height: usize,
+    horiz: Vec<Vec<(usize, f32)>>,
+    /// For each source row: the output rows it contributes to, with weights.
+    vert: Vec<Vec<(usize, f32)>>,
+    /// channels x height x width, planar.
+    pub out: Vec<f32>,
+    row: Vec<f32>,
+}
+
+impl AreaAccumulator {
+    pub fn new(channels: usize, sw: usize, sh: usize, dw: usize, dh: usize) -> Self {
+        let mut vert = vec![Vec::new(); sh];
+        for (o, taps) in area_weights(sh, dh).into_iter().enumerate() {
+            for (i, w) in taps {
+                vert[i].push((o, w));
+            }
+        }
+        Self {
+            channels,
+            width: dw,
+            height: dh,
+            horiz: area_weights(sw, dw),
+            vert,
+            out: vec![0.0; channels * dw * dh],
+            row: vec![0.0; dw],
+        }
+    }
+
+    /// Add source row `y`, `channels` values per pixel, interleaved.
+    pub fn add_row(&mut self, y: usize, src: &[f32]) {
+        let (c, dw, dh) = (self.channels, self.width, self.height);
+        for ch in 0..c {
+            for (o, taps) in self.horiz.iter().enumerate() {
+                self.row[o] = taps.iter().map(|&(i, w)| src[i * c + ch] * w).sum();
+            }
+            for &(o, w) in &self.vert[y] {
+                let dst = &mut self.out[(ch * dh + o) * dw..(ch * dh + o + 1) * dw];
+                for (d, s) in dst.iter_mut().zip(&self.row) {
+                    *d += s * w;
+                }
+            }
+        }
+    }
+
+    /// Add another accumulator's sums (same geometry), e.g. from another thread's rows.
+    pub fn merge(&mut self, other: &AreaAccumulator) {
+        for (a, b) in self.out.iter_mut().zip(&other.out) {
+            *a += b;
+        }
+    }
+
+    pub fn plane(&self, ch: usize) -> &[f32] {
+        &self.out[ch * self.width * self.height..(ch + 1) * self.width * self.height]
+    }
+}
+
+/// Rows `0..height` split into `parts` ranges whose boundaries are multiples of `align`.
+pub fn row_ranges(height: usize, parts: usize, align: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.max(1);
+    let step = height.div_ceil(parts).div_ceil(align).max(1) * align;
+    (0..height)
+        .step_by(step)
+        .map(|y| y..(y + step).min(height))
+        .collect()
+}
+
+/// Worker threads for the per-pixel stages.
+pub fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
 }
 
 /// For each output index, the (source index, weight) pairs of an area resampling; weights sum to 1.
@@ -139,7 +240,9 @@ pub fn resize_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) 
 
 /// Nearest-neighbour resampling of labels (pixel centres).
 pub fn resize_nearest<T: Copy>(src: &[T], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<T> {
-    let xs: Vec<usize> = (0..dw).map(|o| (((o as f64 + 0.5) * sw as f64 / dw as f64) as usize).min(sw - 1)).collect();
+    let xs: Vec<usize> = (0..dw)
+        .map(|o| (((o as f64 + 0.5) * sw as f64 / dw as f64) as usize).min(sw - 1))
+        .collect();
     let mut dst = Vec::with_capacity(dw * dh);
     for o in 0..dh {
         let y = (((o as f64 + 0.5) * sh as f64 / dh as f64) as usize).min(sh - 1);
@@ -179,6 +282,37 @@ mod tests {
         let mean_in: f32 = src.iter().sum::<f32>() / src.len() as f32;
         let mean_out: f32 = out.iter().sum::<f32>() / out.len() as f32;
         assert!((mean_in - mean_out).abs() < 1e-4);
+    }
+
+    #[test]
+    fn streamed_area_equals_planar_area() {
+        let (sw, sh, dw, dh) = (13, 11, 5, 4);
+        let src: Vec<f32> = (0..sw * sh * 2).map(|v| ((v * 37) % 101) as f32).collect();
+        let mut acc = AreaAccumulator::new(2, sw, sh, dw, dh);
+        let mut other = AreaAccumulator::new(2, sw, sh, dw, dh);
+        for y in 0..sh {
+            let row = &src[y * sw * 2..(y + 1) * sw * 2];
+            if y < 6 {
+                acc.add_row(y, row)
+            } else {
+                other.add_row(y, row)
+            }
+        }
+        acc.merge(&other);
+        for ch in 0..2 {
+            let plane: Vec<f32> = (0..sw * sh).map(|i| src[i * 2 + ch]).collect();
+            let want = resize_area(&plane, sw, sh, dw, dh);
+            for (a, b) in acc.plane(ch).iter().zip(&want) {
+                assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn row_ranges_are_aligned_and_cover() {
+        let r = row_ranges(100, 3, 16);
+        assert_eq!(r, vec![0..48, 48..96, 96..100]);
+        assert_eq!(row_ranges(10, 4, 16), vec![0..10]);
     }
 
     #[test]

@@ -17,7 +17,11 @@ pub struct Likelihoods {
 
 /// `H(x) = A r / (A r + (1 - A) r')` with r, r' the mask likelihoods of section 6.
 pub fn refine(prior: &Map, mask: &Mask) -> (Map, Likelihoods) {
-    assert_eq!(prior.data.len(), mask.data.len(), "prior and mask sizes differ");
+    assert_eq!(
+        prior.data.len(),
+        mask.data.len(),
+        "prior and mask sizes differ"
+    );
     let (mut sum_a, mut sum_am, mut sum_na, mut sum_nam) = (0f64, 0f64, 0f64, 0f64);
     for (&a, &m) in prior.data.iter().zip(&mask.data) {
         let a = a as f64;
@@ -43,7 +47,10 @@ pub fn refine(prior: &Map, mask: &Mask) -> (Map, Likelihoods) {
             if den > 0.0 { (num / den) as f32 } else { 0.0 }
         })
         .collect();
-    (Map::new(prior.width, prior.height, data), Likelihoods { r1, r0 })
+    (
+        Map::new(prior.width, prior.height, data),
+        Likelihoods { r1, r0 },
+    )
 }
 
 #[cfg(test)]
@@ -53,7 +60,11 @@ mod tests {
     #[test]
     fn agreeing_mask_raises_inside_and_lowers_outside() {
         let prior = Map::new(4, 1, vec![0.8, 0.7, 0.2, 0.1]);
-        let mask = Mask { width: 4, height: 1, data: vec![true, true, false, false] };
+        let mask = Mask {
+            width: 4,
+            height: 1,
+            data: vec![true, true, false, false],
+        };
         let (h, l) = refine(&prior, &mask);
         assert!(l.r1 > l.r0);
         assert!(h.data[0] > 0.8 && h.data[1] > 0.7);
@@ -63,7 +74,11 @@ mod tests {
     #[test]
     fn certain_prior_stays_certain() {
         let prior = Map::new(2, 1, vec![1.0, 0.0]);
-        let mask = Mask { width: 2, height: 1, data: vec![false, true] };
+        let mask = Mask {
+            width: 2,
+            height: 1,
+            data: vec![false, true],
+        };
         let (h, _) = refine(&prior, &mask);
         assert_eq!(h.data, vec![1.0, 0.0]);
     }

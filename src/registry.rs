@@ -28,7 +28,8 @@ pub fn repo_models_dir() -> PathBuf {
 
 /// The user's model folder (e.g. `~/.local/share/tamperscope/models`).
 pub fn user_models_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("org", "tamperscope", "tamperscope").map(|d| d.data_dir().join("models"))
+    directories::ProjectDirs::from("org", "tamperscope", "tamperscope")
+        .map(|d| d.data_dir().join("models"))
 }
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,9 @@ pub struct Registry {
 #[serde(rename_all = "kebab-case")]
 pub enum HashStatus {
     Ok,
-    Mismatch { actual: String },
+    Mismatch {
+        actual: String,
+    },
     NotInstalled,
     /// The manifest has no hash yet (development models).
     Unpinned,
@@ -89,26 +92,39 @@ impl Registry {
             search_dirs.push(user);
         }
         search_dirs.dedup();
-        Ok(Registry { manifest, manifest_path: manifest_path.to_path_buf(), search_dirs })
+        Ok(Registry {
+            manifest,
+            manifest_path: manifest_path.to_path_buf(),
+            search_dirs,
+        })
     }
 
     pub fn locate(&self, entry: &ModelEntry) -> Option<PathBuf> {
-        self.search_dirs.iter().map(|d| d.join(&entry.file)).find(|p| p.is_file())
+        self.search_dirs
+            .iter()
+            .map(|d| d.join(&entry.file))
+            .find(|p| p.is_file())
     }
 
     fn searched(&self) -> String {
-        self.search_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        self.search_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Find a model and check its sha256 against the manifest.
     pub fn resolve(&self, name: &str) -> Result<ResolvedModel> {
         let entry = self.manifest.get(name)?.clone();
-        let path = self.locate(&entry).ok_or_else(|| EngineError::ModelMissing {
-            name: entry.name.clone(),
-            file: entry.file.clone(),
-            searched: self.searched(),
-            hint: install_hint(&entry),
-        })?;
+        let path = self
+            .locate(&entry)
+            .ok_or_else(|| EngineError::ModelMissing {
+                name: entry.name.clone(),
+                file: entry.file.clone(),
+                searched: self.searched(),
+                hint: install_hint(&entry),
+            })?;
         let actual = crate::imageio::sha256_file(&path)?;
         if entry.sha256 != "TBD" && !entry.sha256.eq_ignore_ascii_case(&actual) {
             return Err(EngineError::ModelHashMismatch {
@@ -118,7 +134,11 @@ impl Registry {
                 actual,
             });
         }
-        Ok(ResolvedModel { entry, path, sha256: actual })
+        Ok(ResolvedModel {
+            entry,
+            path,
+            sha256: actual,
+        })
     }
 
     /// Status of every model, for `models list` / `models verify`. `hash` computes sha256s.
@@ -134,7 +154,9 @@ impl Registry {
                     (Some(p), true) => match crate::imageio::sha256_file(p) {
                         Ok(h) if h.eq_ignore_ascii_case(&e.sha256) => HashStatus::Ok,
                         Ok(h) => HashStatus::Mismatch { actual: h },
-                        Err(err) => HashStatus::Mismatch { actual: err.to_string() },
+                        Err(err) => HashStatus::Mismatch {
+                            actual: err.to_string(),
+                        },
                     },
                     (Some(_), false) => HashStatus::Ok,
                 };
@@ -156,10 +178,17 @@ impl Registry {
 pub fn install_hint(entry: &ModelEntry) -> String {
     match (&entry.url, entry.status.as_str()) {
         (Some(_), _) => format!("Install it with: tamperscope models install {}", entry.name),
-        (None, "converted") => "Run the set-up script (packaging/setup.sh), which converts it from ../shared/models.".into(),
-        (None, s) if s.contains("stand-in") => {
-            "Regenerate it with: .venv/bin/python -m tamperscope_training.standin --out-dir models".into()
+        (None, "converted") => {
+            "Run the set-up script (packaging/setup.sh), which converts it from ../shared/models."
+                .into()
         }
-        _ => format!("Obtain the file {} and run: tamperscope models install {} --from FILE", entry.file, entry.name),
+        (None, s) if s.contains("stand-in") => {
+            "Regenerate it with: .venv/bin/python -m tamperscope_training.standin --out-dir models"
+                .into()
+        }
+        _ => format!(
+            "Obtain the file {} and run: tamperscope models install {} --from FILE",
+            entry.file, entry.name
+        ),
     }
 }

@@ -32,7 +32,9 @@ impl std::str::FromStr for ProviderChoice {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda),
-            _ => Err(format!("unknown execution provider '{s}' (auto, cpu or cuda)")),
+            _ => Err(format!(
+                "unknown execution provider '{s}' (auto, cpu or cuda)"
+            )),
         }
     }
 }
@@ -49,11 +51,17 @@ pub fn dylib_candidates() -> Vec<PathBuf> {
             out.push(dir.join("third_party/onnxruntime/lib").join(LIB_NAME));
         }
     }
-    out.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party/onnxruntime/lib").join(LIB_NAME));
+    out.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("third_party/onnxruntime/lib")
+            .join(LIB_NAME),
+    );
     out
 }
 
-static ENVIRONMENT: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> = OnceLock::new();
+static ENVIRONMENT: OnceLock<
+    std::result::Result<(ort::environment::Environment, PathBuf), String>,
+> = OnceLock::new();
 
 /// Load ONNX Runtime once per process.
 pub fn environment() -> Result<(&'static ort::environment::Environment, &'static Path)> {
@@ -86,7 +94,9 @@ pub struct ModelSession {
 
 impl std::fmt::Debug for ModelSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelSession").field("provider", &self.provider).finish_non_exhaustive()
+        f.debug_struct("ModelSession")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,7 +119,12 @@ pub fn open_session(path: &Path, choice: ProviderChoice, threads: usize) -> Resu
                 .and_then(|b| with_threads(b, threads))
                 .and_then(|mut b| b.commit_from_file(path).map_err(rt));
             match attempt {
-                Ok(session) => return Ok(ModelSession { session, provider: "CUDA".into() }),
+                Ok(session) => {
+                    return Ok(ModelSession {
+                        session,
+                        provider: "CUDA".into(),
+                    });
+                }
                 Err(e) if choice == ProviderChoice::Cuda => return Err(e),
                 Err(e) => note = format!(" (CUDA failed: {e})"),
             }
@@ -122,13 +137,19 @@ pub fn open_session(path: &Path, choice: ProviderChoice, threads: usize) -> Resu
         }
     }
     let mut builder = with_threads(Session::builder(env).map_err(rt)?, threads)?;
-    let session = builder.commit_from_file(path).map_err(|e| {
-        EngineError::Runtime(format!("cannot open model {}: {e}", path.display()))
-    })?;
-    Ok(ModelSession { session, provider: format!("CPU{note}") })
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| EngineError::Runtime(format!("cannot open model {}: {e}", path.display())))?;
+    Ok(ModelSession {
+        session,
+        provider: format!("CPU{note}"),
+    })
 }
 
-fn with_threads(b: ort::session::builder::SessionBuilder, threads: usize) -> Result<ort::session::builder::SessionBuilder> {
+fn with_threads(
+    b: ort::session::builder::SessionBuilder,
+    threads: usize,
+) -> Result<ort::session::builder::SessionBuilder> {
     if threads == 0 {
         return Ok(b);
     }
@@ -137,21 +158,31 @@ fn with_threads(b: ort::session::builder::SessionBuilder, threads: usize) -> Res
 
 /// Declared shape of a graph input or output (-1 for dynamic dimensions).
 pub fn outlet_shape(outlets: &[ort::value::Outlet], name: &str) -> Option<Vec<i64>> {
-    outlets.iter().find(|o| o.name() == name).and_then(|o| match o.dtype() {
-        ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect()),
-        _ => None,
-    })
+    outlets
+        .iter()
+        .find(|o| o.name() == name)
+        .and_then(|o| match o.dtype() {
+            ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect()),
+            _ => None,
+        })
 }
 
 /// Check that a session has the input and outputs its manifest entry promises.
 pub fn check_contract(entry: &crate::manifest::ModelEntry, session: &Session) -> Result<()> {
     let declared = outlet_shape(session.inputs(), &entry.input.name).ok_or_else(|| {
         let names: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
-        entry.contract(&format!("the graph has no input '{}' (it has {names:?})", entry.input.name))
+        entry.contract(&format!(
+            "the graph has no input '{}' (it has {names:?})",
+            entry.input.name
+        ))
     })?;
     let expected = &entry.input.shape;
     let compatible = declared.len() == expected.len()
-        && declared.iter().zip(expected).enumerate().all(|(i, (&d, &e))| d == e || d < 0 || (i == 0 && e < 0));
+        && declared
+            .iter()
+            .zip(expected)
+            .enumerate()
+            .all(|(i, (&d, &e))| d == e || d < 0 || (i == 0 && e < 0));
     if !compatible {
         return Err(entry.contract(&format!(
             "input '{}' has shape {declared:?} in the model file but {expected:?} in the manifest",
@@ -161,7 +192,9 @@ pub fn check_contract(entry: &crate::manifest::ModelEntry, session: &Session) ->
     for out in entry.outputs.values() {
         if !session.outputs().iter().any(|o| o.name() == out) {
             let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-            return Err(entry.contract(&format!("the graph has no output '{out}' (it has {names:?})")));
+            return Err(entry.contract(&format!(
+                "the graph has no output '{out}' (it has {names:?})"
+            )));
         }
     }
     Ok(())

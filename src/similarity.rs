@@ -16,7 +16,8 @@ pub enum SimilarityVariant {
 }
 
 impl SimilarityVariant {
-    pub const ALL: [SimilarityVariant; 2] = [SimilarityVariant::Paper, SimilarityVariant::Normalized];
+    pub const ALL: [SimilarityVariant; 2] =
+        [SimilarityVariant::Paper, SimilarityVariant::Normalized];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -45,7 +46,11 @@ pub fn distance_transform(mask: &Mask) -> Vec<f32> {
     let (w, h) = (mask.width, mask.height);
     let inf = f64::INFINITY;
     // Squared distance to the nearest background pixel.
-    let mut g: Vec<f64> = mask.data.iter().map(|&m| if m { inf } else { 0.0 }).collect();
+    let mut g: Vec<f64> = mask
+        .data
+        .iter()
+        .map(|&m| if m { inf } else { 0.0 })
+        .collect();
     let mut f = vec![0f64; w.max(h)];
     let mut d = vec![0f64; w.max(h)];
     let mut v = vec![0usize; w.max(h)];
@@ -85,7 +90,8 @@ fn edt_1d(f: &[f64], d: &mut [f64], v: &mut [usize], z: &mut [f64]) {
         }
         loop {
             let p = v[k];
-            let s = ((f[q] + (q * q) as f64) - (f[p] + (p * p) as f64)) / (2.0 * q as f64 - 2.0 * p as f64);
+            let s = ((f[q] + (q * q) as f64) - (f[p] + (p * p) as f64))
+                / (2.0 * q as f64 - 2.0 * p as f64);
             if s <= z[k] {
                 if k == 0 {
                     v[0] = q;
@@ -121,7 +127,11 @@ pub fn similarity_with(dist: &[f32], area: usize, map: &Map, variant: Similarity
     let scale = match variant {
         SimilarityVariant::Paper => 1.0,
         SimilarityVariant::Normalized => {
-            let max = dist.iter().copied().filter(|v| v.is_finite()).fold(0f32, f32::max);
+            let max = dist
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0f32, f32::max);
             if max > 0.0 { 1.0 / max } else { 0.0 }
         }
     };
@@ -155,7 +165,11 @@ mod tests {
     use super::*;
 
     fn mask(w: usize, h: usize, bits: &[u8]) -> Mask {
-        Mask { width: w, height: h, data: bits.iter().map(|&b| b == 1).collect() }
+        Mask {
+            width: w,
+            height: h,
+            data: bits.iter().map(|&b| b == 1).collect(),
+        }
     }
 
     #[test]

@@ -18,10 +18,17 @@ fn analyze_writes_json_and_maps() {
         .arg(common::sample("ladybird_copymove.jpg"))
         .output()
         .expect("runs");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let dir = out.path().join("kleiber_spliced");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("analysis.json")).expect("json")).expect("parses");
-    let sha = tamperscope::imageio::sha256_file(&common::sample("kleiber_spliced.jpg")).expect("hash");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("analysis.json")).expect("json"))
+            .expect("parses");
+    let sha =
+        tamperscope::imageio::sha256_file(&common::sample("kleiber_spliced.jpg")).expect("hash");
     assert_eq!(json["input"]["sha256"], sha);
     assert_eq!(json["input"]["width"], 1024);
     assert_eq!(json["input"]["exif_orientation"], 1);
@@ -35,12 +42,34 @@ fn analyze_writes_json_and_maps() {
     }
     let seg = &json["segmenters"][0];
     assert_eq!(seg["name"], "felzenszwalb");
-    assert_eq!(seg["masks"].as_u64(), seg["regions"].as_array().map(|r| r.len() as u64));
+    assert_eq!(
+        seg["masks"].as_u64(),
+        seg["regions"].as_array().map(|r| r.len() as u64)
+    );
     assert!(seg["chosen"].is_u64());
     assert!(json["timings_ms"].as_array().expect("timings").len() >= 4);
-    assert!(json["execution_provider"].as_str().expect("ep").contains("CPU") || json["execution_provider"] == "CUDA");
+    assert!(
+        json["execution_provider"]
+            .as_str()
+            .expect("ep")
+            .contains("CPU")
+            || json["execution_provider"] == "CUDA"
+    );
     assert_eq!(json["params"]["working_max_side"], 512);
-    for f in ["input.png", "ela.png", "ela_raw.png", "cam2.png", "cam3.png", "cam4.png", "fused.png", "fused_raw.png", "masks_felzenszwalb.png", "chosen_felzenszwalb.png", "refined_felzenszwalb.png", "refined_felzenszwalb_raw.png"] {
+    for f in [
+        "input.png",
+        "ela.png",
+        "ela_raw.png",
+        "cam2.png",
+        "cam3.png",
+        "cam4.png",
+        "fused.png",
+        "fused_raw.png",
+        "masks_felzenszwalb.png",
+        "chosen_felzenszwalb.png",
+        "refined_felzenszwalb.png",
+        "refined_felzenszwalb_raw.png",
+    ] {
         let img = image::open(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(img.width(), 512, "{f}");
     }
@@ -58,7 +87,10 @@ fn stand_in_classifier_is_labelled_as_such() {
         .expect("runs");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("untrained stand-in"), "{stdout}");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("kleiber_authentic/analysis.json")).expect("json")).expect("parses");
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("kleiber_authentic/analysis.json")).expect("json"),
+    )
+    .expect("parses");
     assert_eq!(json["classifier"]["status"], "untrained stand-in");
 }
 
@@ -68,7 +100,11 @@ fn bad_inputs_fail_cleanly_and_the_rest_is_still_done() {
     let out = tempfile::tempdir().expect("tmp");
     let empty = common::write(inputs.path(), "empty.jpg", b"");
     let text = common::write(inputs.path(), "text.jpg", b"hello");
-    let huge = common::write(inputs.path(), "huge.png", &common::png_header_only(100_000, 100_000));
+    let huge = common::write(
+        inputs.path(),
+        "huge.png",
+        &common::png_header_only(100_000, 100_000),
+    );
     let o = tamperscope()
         .args(["analyze", "--segmenter", "felzenszwalb", "--out"])
         .arg(out.path())
@@ -78,25 +114,52 @@ fn bad_inputs_fail_cleanly_and_the_rest_is_still_done() {
         .expect("runs");
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("empty.jpg") && stderr.contains("text.jpg") && stderr.contains("100000x100000"), "{stderr}");
+    assert!(
+        stderr.contains("empty.jpg")
+            && stderr.contains("text.jpg")
+            && stderr.contains("100000x100000"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let written: Vec<String> = std::fs::read_dir(out.path()).expect("out").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(written, vec!["kleiber_spliced".to_string()], "only the good image has output, no partial folders");
+    let written: Vec<String> = std::fs::read_dir(out.path())
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        written,
+        vec!["kleiber_spliced".to_string()],
+        "only the good image has output, no partial folders"
+    );
 }
 
 #[test]
 fn models_verify_reports_hashes() {
-    let o = tamperscope().args(["models", "verify"]).output().expect("runs");
+    let o = tamperscope()
+        .args(["models", "verify"])
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{stdout}");
-    assert!(stdout.contains("standin-b2") && stdout.contains("sha256 ok"), "{stdout}");
-    assert!(stdout.contains("licence:") && stdout.contains("role:"), "{stdout}");
+    assert!(
+        stdout.contains("standin-b2") && stdout.contains("sha256 ok"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("licence:") && stdout.contains("role:"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn eval_computes_section_7_on_a_small_labelled_set() {
     let data = tempfile::tempdir().expect("tmp");
-    for f in ["kleiber_spliced.jpg", "kleiber_spliced_mask.png", "ladybird_copymove.jpg", "ladybird_copymove_mask.png", "kleiber_authentic.jpg"] {
+    for f in [
+        "kleiber_spliced.jpg",
+        "kleiber_spliced_mask.png",
+        "ladybird_copymove.jpg",
+        "ladybird_copymove_mask.png",
+        "kleiber_authentic.jpg",
+    ] {
         std::fs::copy(common::sample(f), data.path().join(f)).expect("copy");
     }
     std::fs::write(
@@ -113,15 +176,31 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
         .output()
         .expect("runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).expect("json")).expect("parses");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("json")).expect("parses");
     assert_eq!(json["images_analysed"], 3);
     assert!(json["image_level"]["auc"].is_number());
-    for key in ["fused", "cam2", "cam3", "cam4", "refined:felzenszwalb:paper", "refined:felzenszwalb:normalized", "baseline:ela", "baseline:centre"] {
+    for key in [
+        "fused",
+        "cam2",
+        "cam3",
+        "cam4",
+        "refined:felzenszwalb:paper",
+        "refined:felzenszwalb:normalized",
+        "baseline:ela",
+        "baseline:centre",
+    ] {
         let m = &json["pixel_level"][key];
-        assert!(m["auc"].is_number() && m["f1"].is_number() && m["auc_pooled"].is_number(), "{key}: {m}");
+        assert!(
+            m["auc"].is_number() && m["f1"].is_number() && m["auc_pooled"].is_number(),
+            "{key}: {m}"
+        );
         assert_eq!(m["images"], 2, "{key}");
     }
     assert!(json["pixel_level_by_kind"]["splicing"]["fused"]["auc"].is_number());
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("pixel level") && stdout.contains("untrained stand-in"), "{stdout}");
+    assert!(
+        stdout.contains("pixel level") && stdout.contains("untrained stand-in"),
+        "{stdout}"
+    );
 }

@@ -19,7 +19,9 @@ fn engine(classifiers: &[&str], segmenters: &[&str]) -> Engine {
 #[test]
 fn classifier_outputs_follow_the_contract() {
     let mut e = engine(&["standin-b2", "standin-b4"], &["felzenszwalb"]);
-    let img = e.load(&common::sample("kleiber_spliced.jpg")).expect("sample loads");
+    let img = e
+        .load(&common::sample("kleiber_spliced.jpg"))
+        .expect("sample loads");
     let prepared = e.prepare(img).expect("prepare");
     let outputs = e.classifier.run(&prepared.ela).expect("run");
     assert_eq!(outputs.len(), 2);
@@ -29,7 +31,14 @@ fn classifier_outputs_follow_the_contract() {
     assert_eq!((b4.feature_h, b4.feature_w), (24, 24));
     for o in &outputs {
         // The head is GAP + dense, so z = sum_k alpha_k * sum_hw F_k + b: the CAM integrates to z - b.
-        let cam_sum: f32 = (0..o.channels).map(|k| o.alpha[k] * o.features[k * o.feature_h * o.feature_w..(k + 1) * o.feature_h * o.feature_w].iter().sum::<f32>()).sum();
+        let cam_sum: f32 = (0..o.channels)
+            .map(|k| {
+                o.alpha[k]
+                    * o.features[k * o.feature_h * o.feature_w..(k + 1) * o.feature_h * o.feature_w]
+                        .iter()
+                        .sum::<f32>()
+            })
+            .sum();
         assert!((o.probability - 1.0 / (1.0 + (-o.logit).exp())).abs() < 1e-6);
         assert!(cam_sum.is_finite() && cam_sum >= 0.0);
     }
@@ -41,17 +50,45 @@ fn classifier_outputs_follow_the_contract() {
 fn semantic_segmenter_stand_in_gives_its_known_regions() {
     let mut e = engine(&["standin-b2"], &["standin-segmenter"]);
     let cancel = AtomicBool::new(false);
-    let a = e.analyze(&common::sample("kleiber_spliced.jpg"), &cancel, &mut |_| {}).expect("analysis");
-    let seg = a.segmenters.iter().find(|s| s.segmentation.segmenter == "standin-segmenter").expect("segmenter ran");
-    let labels: Vec<&str> = seg.segmentation.regions.iter().map(|r| r.label.as_str()).collect();
-    // Known pattern: person (15) in a centred rectangle, boat (9) in the top-left corner, background elsewhere.
-    assert!(labels.contains(&"person") && labels.contains(&"boat") && labels.contains(&"background"), "{labels:?}");
+    let a = e
+        .analyze(&common::sample("kleiber_spliced.jpg"), &cancel, &mut |_| {})
+        .expect("analysis");
+    let seg = a
+        .segmenters
+        .iter()
+        .find(|s| s.segmentation.segmenter == "standin-segmenter")
+        .expect("segmenter ran");
+    let labels: Vec<&str> = seg
+        .segmentation
+        .regions
+        .iter()
+        .map(|r| r.label.as_str())
+        .collect();
+    // Known pattern: person (15) in a centred rectangle, chair (9) in the top-left corner, background elsewhere.
+    assert!(
+        labels.contains(&"person") && labels.contains(&"chair") && labels.contains(&"background"),
+        "{labels:?}"
+    );
     let (w, h) = (a.working.width() as usize, a.working.height() as usize);
-    let person = seg.segmentation.regions.iter().find(|r| r.label == "person").expect("person");
+    let person = seg
+        .segmentation
+        .regions
+        .iter()
+        .find(|r| r.label == "person")
+        .expect("person");
     // Rows 64..192, cols 80..176 of 257, scaled to the working size (bilinear logits: +-2 px).
-    let expect = [80.0 * w as f32 / 257.0, 64.0 * h as f32 / 257.0, 176.0 * w as f32 / 257.0, 192.0 * h as f32 / 257.0];
+    let expect = [
+        80.0 * w as f32 / 257.0,
+        64.0 * h as f32 / 257.0,
+        176.0 * w as f32 / 257.0,
+        192.0 * h as f32 / 257.0,
+    ];
     for (got, want) in person.bbox.iter().zip(expect) {
-        assert!((*got as f32 - want).abs() <= 3.0, "bbox {:?} vs {expect:?}", person.bbox);
+        assert!(
+            (*got as f32 - want).abs() <= 3.0,
+            "bbox {:?} vs {expect:?}",
+            person.bbox
+        );
     }
     assert_eq!(seg.scores.len(), seg.segmentation.regions.len());
     assert!(seg.refined.is_some());
@@ -62,7 +99,11 @@ fn analysis_maps_are_normalised_and_refinement_uses_chosen_mask() {
     let mut e = engine(&["standin-b2", "standin-b4"], &["felzenszwalb"]);
     let cancel = AtomicBool::new(false);
     let mut stages = Vec::new();
-    let a = e.analyze(&common::sample("kleiber_spliced.jpg"), &cancel, &mut |p| stages.push(p)).expect("analysis");
+    let a = e
+        .analyze(&common::sample("kleiber_spliced.jpg"), &cancel, &mut |p| {
+            stages.push(p)
+        })
+        .expect("analysis");
     assert!(!stages.is_empty());
     for v in &a.variants {
         let max = v.cam.data.iter().copied().fold(0f32, f32::max);
@@ -79,7 +120,10 @@ fn analysis_maps_are_normalised_and_refinement_uses_chosen_mask() {
         let alt = (chosen + 1) % seg.segmentation.regions.len();
         other.rescore(&a.fused, seg.similarity, Some(alt));
         assert_eq!(other.chosen, Some(alt));
-        assert_ne!(other.refined.as_ref().map(|m| &m.data), seg.refined.as_ref().map(|m| &m.data));
+        assert_ne!(
+            other.refined.as_ref().map(|m| &m.data),
+            seg.refined.as_ref().map(|m| &m.data)
+        );
     }
 }
 
@@ -87,6 +131,9 @@ fn analysis_maps_are_normalised_and_refinement_uses_chosen_mask() {
 fn cancelled_analysis_stops() {
     let mut e = engine(&["standin-b2"], &["felzenszwalb"]);
     let cancel = AtomicBool::new(true);
-    let err = e.analyze(&common::sample("kleiber_spliced.jpg"), &cancel, &mut |_| {}).err().expect("cancelled");
+    let err = e
+        .analyze(&common::sample("kleiber_spliced.jpg"), &cancel, &mut |_| {})
+        .err()
+        .expect("cancelled");
     assert!(matches!(err, tamperscope::EngineError::Cancelled));
 }

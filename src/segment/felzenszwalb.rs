@@ -16,7 +16,10 @@ pub struct FelzenszwalbParams {
 
 impl Default for FelzenszwalbParams {
     fn default() -> Self {
-        Self { k: 800.0, sigma: 0.8 }
+        Self {
+            k: 800.0,
+            sigma: 0.8,
+        }
     }
 }
 
@@ -30,7 +33,11 @@ struct DisjointSet {
 
 impl DisjointSet {
     fn new(n: usize) -> Self {
-        Self { parent: (0..n as u32).collect(), size: vec![1; n], internal: vec![0.0; n] }
+        Self {
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
+            internal: vec![0.0; n],
+        }
     }
     fn find(&mut self, mut x: u32) -> u32 {
         while self.parent[x as usize] != x {
@@ -41,7 +48,11 @@ impl DisjointSet {
         x
     }
     fn union(&mut self, a: u32, b: u32, w: f32) -> u32 {
-        let (a, b) = if self.size[a as usize] < self.size[b as usize] { (b, a) } else { (a, b) };
+        let (a, b) = if self.size[a as usize] < self.size[b as usize] {
+            (b, a)
+        } else {
+            (a, b)
+        };
         self.parent[b as usize] = a;
         self.size[a as usize] += self.size[b as usize];
         self.internal[a as usize] = w;
@@ -50,15 +61,28 @@ impl DisjointSet {
 }
 
 /// Segment an RGB image (interleaved, `width x height`) into regions.
-pub fn segment(rgb: &[u8], width: usize, height: usize, params: &FelzenszwalbParams, rule: &MaskRule) -> Segmentation {
+pub fn segment(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    params: &FelzenszwalbParams,
+    rule: &MaskRule,
+) -> Segmentation {
     let n = width * height;
     // Smooth each channel; three box passes approximate a Gaussian of the given sigma.
-    let radius = ((params.sigma * params.sigma * 4.0 / 3.0 + 1.0).sqrt() - 1.0).round().max(0.0) as usize;
+    let radius = ((params.sigma * params.sigma * 4.0 / 3.0 + 1.0).sqrt() - 1.0)
+        .round()
+        .max(0.0) as usize;
     let channels: Vec<Vec<f32>> = (0..3)
         .map(|c| {
             let mut plane: Vec<f32> = (0..n).map(|i| rgb[i * 3 + c] as f32).collect();
             for _ in 0..3 {
-                plane = box_blur(&plane, width, height, radius.max(if params.sigma > 0.0 { 1 } else { 0 }));
+                plane = box_blur(
+                    &plane,
+                    width,
+                    height,
+                    radius.max(if params.sigma > 0.0 { 1 } else { 0 }),
+                );
             }
             plane
         })
@@ -94,7 +118,10 @@ pub fn segment(rgb: &[u8], width: usize, height: usize, params: &FelzenszwalbPar
     let tau = |size: u32| params.k / size as f32;
     for &(w, a, b) in &edges {
         let (ra, rb) = (set.find(a), set.find(b));
-        if ra != rb && w <= set.internal[ra as usize] + tau(set.size[ra as usize]) && w <= set.internal[rb as usize] + tau(set.size[rb as usize]) {
+        if ra != rb
+            && w <= set.internal[ra as usize] + tau(set.size[ra as usize])
+            && w <= set.internal[rb as usize] + tau(set.size[rb as usize])
+        {
             set.union(ra, rb, w);
         }
     }
@@ -109,11 +136,16 @@ pub fn segment(rgb: &[u8], width: usize, height: usize, params: &FelzenszwalbPar
     }
     let labels: Vec<u32> = (0..n as u32).map(|p| set.find(p)).collect();
     let mut numbering = std::collections::HashMap::new();
-    let (regions, dropped_small) = components_of_labels(&labels, width, height, &[], min_pixels as usize, |root| {
-        let next = numbering.len() + 1;
-        format!("segment {}", *numbering.entry(root).or_insert(next))
-    });
-    Segmentation { segmenter: NAME.to_string(), regions, dropped_small }
+    let (regions, dropped_small) =
+        components_of_labels(&labels, width, height, &[], min_pixels as usize, |root| {
+            let next = numbering.len() + 1;
+            format!("segment {}", *numbering.entry(root).or_insert(next))
+        });
+    Segmentation {
+        segmenter: NAME.to_string(),
+        regions,
+        dropped_small,
+    }
 }
 
 #[cfg(test)]
@@ -130,9 +162,23 @@ mod tests {
                 rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&v);
             }
         }
-        let seg = segment(&rgb, w, h, &FelzenszwalbParams::default(), &MaskRule::default());
-        assert_eq!(seg.regions.len(), 2, "{:?}", seg.regions.iter().map(|r| r.area).collect::<Vec<_>>());
-        let left = seg.regions.iter().find(|r| r.bbox[0] == 0).expect("left region");
+        // No smoothing: blurred seams would form thin strips of their own.
+        let params = FelzenszwalbParams {
+            sigma: 0.0,
+            ..FelzenszwalbParams::default()
+        };
+        let seg = segment(&rgb, w, h, &params, &MaskRule::default());
+        assert_eq!(
+            seg.regions.len(),
+            2,
+            "{:?}",
+            seg.regions.iter().map(|r| r.area).collect::<Vec<_>>()
+        );
+        let left = seg
+            .regions
+            .iter()
+            .find(|r| r.bbox[0] == 0)
+            .expect("left region");
         assert_eq!(left.bbox, [0, 0, 20, 30]);
     }
 }

@@ -18,7 +18,9 @@ pub struct MaskRule {
 
 impl Default for MaskRule {
     fn default() -> Self {
-        Self { min_area_fraction: 0.01 }
+        Self {
+            min_area_fraction: 0.01,
+        }
     }
 }
 
@@ -71,14 +73,24 @@ impl Region {
         for y in cy0..cy1 {
             crop.extend_from_slice(&mask.data[y * w + cx0..y * w + cx1]);
         }
-        let crop_dist = distance_transform(&Mask { width: cw, height: ch, data: crop });
+        let crop_dist = distance_transform(&Mask {
+            width: cw,
+            height: ch,
+            data: crop,
+        });
         let (bw, bh) = (x1 - x0, y1 - y0);
         let mut dist = Vec::with_capacity(bw * bh);
         for y in y0..y1 {
             let row = (y - cy0) * cw;
             dist.extend_from_slice(&crop_dist[row + (x0 - cx0)..row + (x1 - cx0)]);
         }
-        Some(Region { label, bbox: [x0, y0, x1, y1], area, mask, dist })
+        Some(Region {
+            label,
+            bbox: [x0, y0, x1, y1],
+            area,
+            mask,
+            dist,
+        })
     }
 
     /// Distance transform over the whole image (0 outside the mask).
@@ -88,7 +100,8 @@ impl Region {
         let [x0, y0, x1, y1] = self.bbox;
         let bw = x1 - x0;
         for y in y0..y1 {
-            out[y * w + x0..y * w + x1].copy_from_slice(&self.dist[(y - y0) * bw..(y - y0 + 1) * bw]);
+            out[y * w + x0..y * w + x1]
+                .copy_from_slice(&self.dist[(y - y0) * bw..(y - y0 + 1) * bw]);
         }
         out
     }
@@ -154,7 +167,12 @@ pub fn components_of_labels(
             for dy in -1..=1isize {
                 for dx in -1..=1isize {
                     let (nx, ny) = (x + dx, y + dy);
-                    if (dx, dy) == (0, 0) || nx < 0 || ny < 0 || nx >= width as isize || ny >= height as isize {
+                    if (dx, dy) == (0, 0)
+                        || nx < 0
+                        || ny < 0
+                        || nx >= width as isize
+                        || ny >= height as isize
+                    {
                         continue;
                     }
                     let q = ny as usize * width + nx as usize;
@@ -173,7 +191,14 @@ pub fn components_of_labels(
         for p in pixels {
             data[p] = true;
         }
-        if let Some(r) = Region::new(name_of(label), Mask { width, height, data }) {
+        if let Some(r) = Region::new(
+            name_of(label),
+            Mask {
+                width,
+                height,
+                data,
+            },
+        ) {
             regions.push(r);
         }
     }
@@ -203,11 +228,17 @@ mod tests {
     #[test]
     fn cropped_distance_equals_full_transform() {
         let (w, h) = (12, 9);
-        let data: Vec<bool> = (0..w * h).map(|i| {
-            let (x, y) = (i % w, i / w);
-            (2..9).contains(&x) && (1..8).contains(&y) && !(x == 5 && y == 4)
-        }).collect();
-        let mask = Mask { width: w, height: h, data };
+        let data: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                (2..9).contains(&x) && (1..8).contains(&y) && !(x == 5 && y == 4)
+            })
+            .collect();
+        let mask = Mask {
+            width: w,
+            height: h,
+            data,
+        };
         let region = Region::new("r".into(), mask.clone()).expect("non-empty");
         assert_eq!(region.distance_map(), distance_transform(&mask));
         let map = Map::new(w, h, (0..w * h).map(|i| (i % 7) as f32 / 7.0).collect());

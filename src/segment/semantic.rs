@@ -23,13 +23,19 @@ impl SemanticSegmenter {
             return Err(model.entry.contract("it is not a semantic segmenter"));
         }
         if model.entry.labels.is_empty() {
-            return Err(model.entry.contract("a semantic segmenter needs its label set in the manifest"));
+            return Err(model
+                .entry
+                .contract("a semantic segmenter needs its label set in the manifest"));
         }
         model.entry.output("logits")?;
         model.entry.input_hw()?;
         let session = open_session(&model.path, provider, threads)?;
         check_contract(&model.entry, &session.session)?;
-        Ok(Self { entry: model.entry.clone(), sha256: model.sha256.clone(), session })
+        Ok(Self {
+            entry: model.entry.clone(),
+            sha256: model.sha256.clone(),
+            session,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -44,14 +50,20 @@ impl SemanticSegmenter {
     pub fn input_tensor(&self, rgb: &RgbImage) -> Result<Array4<f32>> {
         let (ih, iw) = self.entry.input_hw()?;
         let Preprocess::Normalize { mean, std, .. } = &self.entry.preprocess else {
-            return Err(self.entry.contract("a semantic segmenter needs preprocess kind normalize"));
+            return Err(self
+                .entry
+                .contract("a semantic segmenter needs preprocess kind normalize"));
         };
         let (w, h) = (rgb.width() as usize, rgb.height() as usize);
         let mut t = Array4::<f32>::zeros((1, 3, ih, iw));
         for c in 0..3 {
             let plane: Vec<f32> = rgb.pixels().map(|p| p.0[c] as f32).collect();
             let resized = resize_bilinear(&plane, w, h, iw, ih);
-            for (dst, v) in t.slice_mut(ndarray::s![0, c, .., ..]).iter_mut().zip(resized) {
+            for (dst, v) in t
+                .slice_mut(ndarray::s![0, c, .., ..])
+                .iter_mut()
+                .zip(resized)
+            {
                 *dst = (v - mean[c]) / std[c];
             }
         }
@@ -61,20 +73,30 @@ impl SemanticSegmenter {
     /// Per-pixel class at the working size: logits upsampled bilinearly, then argmax.
     pub fn label_map(&mut self, working_rgb: &RgbImage) -> Result<Vec<u32>> {
         let tensor = self.input_tensor(working_rgb)?;
-        let input = ort::value::Tensor::from_array(tensor).map_err(|e| EngineError::Runtime(e.to_string()))?;
+        let input = ort::value::Tensor::from_array(tensor)
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
         let out_name = self.entry.output("logits")?.to_string();
         let result = self
             .session
             .session
             .run(ort::inputs![self.entry.input.name.as_str() => input])
-            .map_err(|e| EngineError::Runtime(format!("{} inference failed: {e}", self.entry.name)))?;
-        let value = result.get(&out_name).ok_or_else(|| self.entry.contract(&format!("output '{out_name}' missing")))?;
-        let (shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| self.entry.contract(&format!("logits are not a float tensor: {e}")))?;
+            .map_err(|e| {
+                EngineError::Runtime(format!("{} inference failed: {e}", self.entry.name))
+            })?;
+        let value = result
+            .get(&out_name)
+            .ok_or_else(|| self.entry.contract(&format!("output '{out_name}' missing")))?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
+            self.entry
+                .contract(&format!("logits are not a float tensor: {e}"))
+        })?;
         let (classes, lh, lw) = match **shape {
             [1, c, h, w] if c > 0 && h > 0 && w > 0 => (c as usize, h as usize, w as usize),
-            _ => return Err(self.entry.contract(&format!("logits must be [1, classes, H, W], got {shape:?}"))),
+            _ => {
+                return Err(self
+                    .entry
+                    .contract(&format!("logits must be [1, classes, H, W], got {shape:?}")));
+            }
         };
         if classes != self.entry.labels.len() {
             return Err(self.entry.contract(&format!(
@@ -102,9 +124,17 @@ impl SemanticSegmenter {
         let (w, h) = (working_rgb.width() as usize, working_rgb.height() as usize);
         let ignore: Vec<u32> = self.entry.ignore_labels.iter().map(|&l| l as u32).collect();
         let names = &self.entry.labels;
-        let (regions, dropped_small) = components_of_labels(&labels, w, h, &ignore, rule.min_pixels(w, h), |l| {
-            names.get(l as usize).cloned().unwrap_or_else(|| format!("class {l}"))
-        });
-        Ok(Segmentation { segmenter: self.entry.name.clone(), regions, dropped_small })
+        let (regions, dropped_small) =
+            components_of_labels(&labels, w, h, &ignore, rule.min_pixels(w, h), |l| {
+                names
+                    .get(l as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class {l}"))
+            });
+        Ok(Segmentation {
+            segmenter: self.entry.name.clone(),
+            regions,
+            dropped_small,
+        })
     }
 }

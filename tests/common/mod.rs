@@ -13,8 +13,11 @@ pub fn sample(name: &str) -> PathBuf {
 
 /// The registry of the test manifest (tiny generated models), with models/ searched too.
 pub fn test_registry() -> tamperscope::registry::Registry {
-    tamperscope::registry::Registry::with_manifest(&repo().join("models/test/manifest.toml"), Some(&repo().join("models")))
-        .expect("test manifest loads")
+    tamperscope::registry::Registry::with_manifest(
+        &repo().join("models/test/manifest.toml"),
+        Some(&repo().join("models")),
+    )
+    .expect("test manifest loads")
 }
 
 /// A PNG whose header claims `w x h` pixels but carries no image data.
@@ -35,7 +38,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
