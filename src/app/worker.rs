@@ -303,7 +303,7 @@ impl Worker {
                     loaded.info.height,
                     self.params.working_max_side,
                 );
-                let signed = tamperscope::ela::signed_ela(&loaded.rgb, 90)
+                let signed = tamperscope::ela::signed_ela(&loaded.rgb, 90, 384, (w, h))
                     .map_err(|e| Stop::Failed(e.to_string()))?;
                 let ela = signed.abs_map(w, h, self.params.ela_box_radius);
                 let working = downscale_rgb(&loaded.rgb, w, h);
