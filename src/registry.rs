@@ -11,9 +11,14 @@ use crate::manifest::{Manifest, ModelEntry};
 
 pub const MODELS_ENV: &str = "TAMPERSCOPE_MODELS";
 
-/// The `models/` folder that ships with the program: beside the executable (an installed
-/// layout), above it (a cargo `target/` build), or the source tree it was built from.
+/// The `models/` folder that ships with the program: the source tree it was built from when
+/// that still exists (a development build), else beside or above the executable (an installed
+/// layout such as `share/tamperscope/models`).
 pub fn repo_models_dir() -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    if source.join("manifest.toml").is_file() {
+        return source;
+    }
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1).take(4) {
             for candidate in [dir.join("models"), dir.join("share/tamperscope/models")] {
@@ -23,7 +28,7 @@ pub fn repo_models_dir() -> PathBuf {
             }
         }
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+    source
 }
 
 /// The user's model folder (e.g. `~/.local/share/tamperscope/models`).
