@@ -46,23 +46,31 @@ pub struct Region {
 
 impl Region {
     pub fn new(label: String, mask: Mask) -> Option<Region> {
+        let pixels: Vec<usize> = mask
+            .data
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .map(|(i, _)| i)
+            .collect();
+        Self::with_pixels(label, mask, &pixels)
+    }
+
+    /// Build from a mask whose set pixels (row-major indices) are already known.
+    pub fn with_pixels(label: String, mask: Mask, pixels: &[usize]) -> Option<Region> {
         let (w, h) = (mask.width, mask.height);
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let mut area = 0;
-        for y in 0..h {
-            for x in 0..w {
-                if mask.data[y * w + x] {
-                    area += 1;
-                    x0 = x0.min(x);
-                    y0 = y0.min(y);
-                    x1 = x1.max(x + 1);
-                    y1 = y1.max(y + 1);
-                }
-            }
-        }
+        let area = pixels.len();
         // An empty mask, or one covering the whole image, says nothing about where.
         if area == 0 || area == w * h {
             return None;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        for &p in pixels {
+            let (x, y) = (p % w, p / w);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x + 1);
+            y1 = y1.max(y + 1);
         }
         // The nearest outside pixel of any inside pixel lies within the box grown by one pixel
         // (clamping towards the box can only shorten a distance), so the transform is exact there.
