@@ -66,8 +66,27 @@ class MobileNetV2Blocks(nn.Module):
         self.channels = self.CHANNELS
         self.frozen = frozen
         for b in self.blocks[:frozen]:
+            b.eval()  # frozen blocks are *always* in eval mode (running BN statistics)
             for p in b.parameters():
                 p.requires_grad_(False)
+
+    @torch.no_grad()
+    def recalibrate_frozen_bn(self, batches) -> None:
+        """Re-estimate the frozen blocks' BN running statistics on ELA inputs (cumulative average over
+        ``batches``; no labels), then freeze them again. ImageNet statistics are for normalised RGB,
+        not for error levels."""
+        bns = [m for b in self.blocks[: self.frozen] for m in b.modules() if isinstance(m, nn.BatchNorm2d)]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None
+        for b in self.blocks[: self.frozen]:
+            b.train()
+        for x in batches:
+            self.stem(x)
+        for m in bns:
+            m.momentum = 0.1
+        for b in self.blocks[: self.frozen]:
+            b.eval()
 
     def train(self, mode: bool = True):
         super().train(mode)

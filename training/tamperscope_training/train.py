@@ -40,6 +40,7 @@ def load_ela(npys, scale):
 
 @torch.no_grad()
 def compute_stem(model, x16, bs=16):
+    assert not any(b.training for b in model.backbone.blocks[: model.backbone.frozen])
     outs = None
     for i in range(0, len(x16), bs):
         st = model.backbone.stem(x16[i:i + bs].float())
@@ -47,20 +48,6 @@ def compute_stem(model, x16, bs=16):
             outs = [torch.empty((len(x16),) + s.shape[1:], dtype=torch.float16) for s in st]
         for o, s in zip(outs, st):
             o[i:i + bs] = s.half()
-    return outs
-
-
-@torch.no_grad()
-def extend_stem(model, outs, bs=32):
-    bb = model.backbone
-    for b in bb.blocks[len(outs):bb.frozen]:
-        prev, new = outs[-1], None
-        for i in range(0, len(prev), bs):
-            y = b(prev[i:i + bs].float())
-            if new is None:
-                new = torch.empty((len(prev),) + y.shape[1:], dtype=torch.float16)
-            new[i:i + bs] = y.half()
-        outs = outs + [new]
     return outs
 
 
@@ -75,21 +62,26 @@ def flip(t, fh, fv):
 class Inputs:
     """Either raw ELA tensors (end-to-end models) or cached frozen-stem outputs."""
 
-    def __init__(self, model, x16, cached, key):
+    def __init__(self, model, x16, cached, key, recalibrate: int = 0, seed: int = 0):
+        """Cached: the frozen blocks' outputs, computed in eval mode, stored with the frozen blocks'
+        state (their BN statistics, re-estimated on ``recalibrate`` training images when > 0) so that the
+        model that trains on the cache is exactly the model that is exported."""
         self.cached = cached
-        if cached:  # frozen ImageNet blocks: outputs are cached on disk (.cache/stem/, git-ignored)
+        if cached:
+            bb = model.backbone
             f = REPO / ".cache" / "stem" / f"{key}.pt"
-            f3 = REPO / ".cache" / "stem" / f"{key[:key.rindex('_f')]}_f3.pt"
             if f.exists():
-                self.x = torch.load(f)
-            elif f3.exists() and model.backbone.frozen > 3:  # extend a cache of the first 3 blocks
-                self.x = extend_stem(model, torch.load(f3))
-                f.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(self.x, f)
+                ck = torch.load(f)
+                self.x = ck["stem"]
+                bb.blocks[: bb.frozen].load_state_dict(ck["frozen_state"])
             else:
+                if recalibrate:
+                    g = torch.Generator().manual_seed(seed)
+                    sub = torch.randperm(len(x16), generator=g)[:recalibrate]
+                    bb.recalibrate_frozen_bn(x16[sub[i:i + 16]].float() for i in range(0, len(sub), 16))
                 self.x = compute_stem(model, x16)
                 f.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(self.x, f)
+                torch.save({"stem": self.x, "frozen_state": bb.blocks[: bb.frozen].state_dict()}, f)
         else:
             self.x = x16
 
@@ -143,6 +135,8 @@ def main(argv=None):
     ap.add_argument("--ela-scale", type=float, default=2.0)
     ap.add_argument("--frozen", type=int, default=3, help="MobileNetV2 blocks kept frozen (cached)")
     ap.add_argument("--d", type=int, default=64, help="CBAM channels per block (C = 5 d)")
+    ap.add_argument("--bn-recalibrate", type=int, default=400,
+                    help="re-estimate the frozen blocks' BN statistics on this many training ELA images (0: ImageNet's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
@@ -171,8 +165,10 @@ def main(argv=None):
     ytr = torch.from_numpy(np.concatenate(ys))
     vn, yv, _ = load_split("casia_val")
     t0 = time.time()
-    xtr = Inputs(model, load_ela(npys, args.ela_scale), cached, f"{args.data}_s{args.ela_scale}_f{args.frozen}")
-    xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"casia_val_s{args.ela_scale}_f{args.frozen}")
+    key = f"s{args.ela_scale}_f{args.frozen}_recal{args.bn_recalibrate}_seed{args.seed}_{args.data}"
+    xtr = Inputs(model, load_ela(npys, args.ela_scale), cached, f"train_{key}", args.bn_recalibrate, args.seed)
+    # val features use the frozen state fixed on the training data (never re-estimated on val)
+    xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"val_{key}")
     t_prep = time.time() - t0
     print(f"data {counts}, prepared in {t_prep:.0f}s (cached stem: {cached})", flush=True)
 

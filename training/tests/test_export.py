@@ -10,10 +10,13 @@
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "wcbnet.onnx"

@@ -1,8 +1,11 @@
 """WCBnet shapes, the exact-alpha identity (GAP + dense head) and synth determinism."""
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 torch = pytest.importorskip("torch", reason="torch not installed")
 
@@ -33,9 +36,28 @@ def test_cached_stem_path_equals_full_forward():
     x = torch.randn(1, 3, 384, 384)
     with torch.no_grad():
         assert torch.allclose(m(x), m(stem=m.backbone.stem(x)), atol=1e-6)
+    assert all(not b.training for b in WCBNet("mobilenetv2", None, frozen=3).backbone.blocks[:3])
     m.train()
     assert all(not b.training for b in m.backbone.blocks[:3]) and m.backbone.blocks[3].training
     assert not any(p.requires_grad for p in m.backbone.blocks[0].parameters())
+    # the frozen stem must give the same features in train mode as in the exported (eval) model
+    with torch.no_grad():
+        st_train = m.backbone.stem(x)
+        m.eval()
+        st_eval = m.backbone.stem(x)
+    assert all(torch.equal(a, b) for a, b in zip(st_train, st_eval))
+
+
+def test_bn_recalibration_changes_only_frozen_stats():
+    torch.manual_seed(0)
+    m = WCBNet("mobilenetv2", None, frozen=3)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    m.backbone.recalibrate_frozen_bn([torch.randn(2, 3, 384, 384) * 3])
+    after = m.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("backbone.blocks.") and int(k.split(".")[2]) < 3 for k in changed)
+    assert all("running" in k or "num_batches" in k for k in changed)
+    assert all(not b.training for b in m.backbone.blocks[:3])
 
 
 def test_resnet50_variants_build():
