@@ -49,10 +49,7 @@ pub fn expected_sha256(entry: &ModelEntry, user: Option<&str>) -> Result<String>
         (true, Some(u)) if u.eq_ignore_ascii_case(&entry.sha256) => Ok(u),
         (true, Some(u)) => Err(EngineError::InstallRefused {
             name: entry.name.clone(),
-            reason: format!(
-                "--sha256 {u} differs from the manifest's {}",
-                entry.sha256
-            ),
+            reason: format!("--sha256 {u} differs from the manifest's {}", entry.sha256),
         }),
         (false, Some(u)) => Ok(u),
         (false, None) => Err(EngineError::InstallRefused {

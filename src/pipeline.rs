@@ -482,9 +482,10 @@ pub fn open_segmenter(
             ];
             Ok((SegmenterHandle::Sam(Box::new(s)), models))
         }
-        Role::SamEncoder => Err(entry.contract(
-            "a SAM encoder is not a segmenter by itself: name its decoder entry",
-        )),
+        Role::SamEncoder => {
+            Err(entry
+                .contract("a SAM encoder is not a segmenter by itself: name its decoder entry"))
+        }
         _ => {
             let m = registry.resolve(name)?;
             let s = SemanticSegmenter::open(&m, params.provider, params.threads)?;

@@ -239,7 +239,12 @@ fn from_file_and_unverified_hashes() {
     let o = install(
         &m,
         &dir,
-        &["--from", &file.display().to_string(), "--sha256", &sha(&body)],
+        &[
+            "--from",
+            &file.display().to_string(),
+            "--sha256",
+            &sha(&body),
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(listing(&dir), ["model.onnx"]);

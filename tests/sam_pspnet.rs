@@ -24,14 +24,20 @@ fn sam_stand_in_yields_the_known_masks() {
     let enc = reg.resolve("standin-sam-encoder").expect("encoder");
     let dec = reg.resolve("standin-sam").expect("decoder");
     let mut sam = SamSegmenter::open(&enc, &dec, None, ProviderChoice::Cpu, 1).expect("opens");
-    assert_eq!(sam.params.points_per_side, 8, "parameters come from the manifest");
+    assert_eq!(
+        sam.params.points_per_side, 8,
+        "parameters come from the manifest"
+    );
     // 1024x576 -> working 512x288 -> SAM frame 1024x576 (scale 2).
     let img = working("kleiber_spliced.jpg");
     assert_eq!((img.width(), img.height()), (512, 288));
     let seg = sam.segment(&img, &MaskRule::default()).expect("segments");
     let s = &sam.last_stats;
     // 64 prompts x 3 multimask outputs; channel 3 fails the IoU filter, channel 2 the stability.
-    assert_eq!((s.decoded, s.dropped_iou, s.dropped_stability), (192, 64, 64));
+    assert_eq!(
+        (s.decoded, s.dropped_iou, s.dropped_stability),
+        (192, 64, 64)
+    );
     // Grid points in the 1024 frame: x = 64 + 128 i, y = 36 + 72 j; inside the rectangle
     // [256, 640) x [320, 704): 3 x 4 = 12 points, all giving the same mask -> 11 suppressed.
     assert_eq!(s.suppressed, 11);
@@ -84,8 +90,16 @@ fn pspnet_stand_in_masks_follow_its_label_map() {
     // Logit rows 15..45, cols 20..40 of 60, upsampled bilinearly to 512x288: about a third of
     // the width and half the height, centred.
     let [x0, y0, x1, y1] = person.bbox;
-    assert!((165..=180).contains(&x0) && (335..=350).contains(&x1), "{:?}", person.bbox);
-    assert!((66..=76).contains(&y0) && (212..=222).contains(&y1), "{:?}", person.bbox);
+    assert!(
+        (165..=180).contains(&x0) && (335..=350).contains(&x1),
+        "{:?}",
+        person.bbox
+    );
+    assert!(
+        (66..=76).contains(&y0) && (212..=222).contains(&y1),
+        "{:?}",
+        person.bbox
+    );
 }
 
 #[test]
@@ -122,7 +136,11 @@ fn engine_runs_sam_and_pspnet_beside_the_others() {
         .collect();
     assert_eq!(segs, ["standin-sam", "standin-pspnet", "felzenszwalb"]);
     for s in &a.segmenters {
-        assert!(s.chosen.is_some() && s.refined.is_some(), "{}", s.segmentation.segmenter);
+        assert!(
+            s.chosen.is_some() && s.refined.is_some(),
+            "{}",
+            s.segmentation.segmenter
+        );
     }
     // A SAM encoder alone is not a segmenter.
     let bad = AnalysisParams {

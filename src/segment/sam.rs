@@ -163,7 +163,10 @@ pub fn nms(boxes: &[[f32; 4]], scores: &[f32], thresh: f32) -> Vec<usize> {
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     let mut keep: Vec<usize> = Vec::new();
     for i in order {
-        if keep.iter().all(|&k| box_iou(&boxes[k], &boxes[i]) <= thresh) {
+        if keep
+            .iter()
+            .all(|&k| box_iou(&boxes[k], &boxes[i]) <= thresh)
+        {
             keep.push(i);
         }
     }
@@ -388,9 +391,10 @@ impl SamSegmenter {
             .session
             .run(ort::inputs![self.encoder.input.name.as_str() => input])
             .map_err(|e| rt(&name, format!("inference failed: {e}")))?;
-        let value = result
-            .get(&out_name)
-            .ok_or_else(|| self.encoder.contract(&format!("output '{out_name}' missing")))?;
+        let value = result.get(&out_name).ok_or_else(|| {
+            self.encoder
+                .contract(&format!("output '{out_name}' missing"))
+        })?;
         let (shape, data) = value
             .try_extract_tensor::<f32>()
             .map_err(|e| self.encoder.contract(&format!("embeddings: {e}")))?;
@@ -451,15 +455,17 @@ impl SamSegmenter {
                 "orig_im_size" => size,
             ])
             .map_err(|e| rt(&name, format!("inference failed: {e}")))?;
-        let masks = result
-            .get(&masks_name)
-            .ok_or_else(|| self.decoder.contract(&format!("output '{masks_name}' missing")))?;
+        let masks = result.get(&masks_name).ok_or_else(|| {
+            self.decoder
+                .contract(&format!("output '{masks_name}' missing"))
+        })?;
         let (mshape, mdata) = masks
             .try_extract_tensor::<f32>()
             .map_err(|e| self.decoder.contract(&format!("masks: {e}")))?;
-        let ious = result
-            .get(&iou_name)
-            .ok_or_else(|| self.decoder.contract(&format!("output '{iou_name}' missing")))?;
+        let ious = result.get(&iou_name).ok_or_else(|| {
+            self.decoder
+                .contract(&format!("output '{iou_name}' missing"))
+        })?;
         let (ishape, idata) = ious
             .try_extract_tensor::<f32>()
             .map_err(|e| self.decoder.contract(&format!("iou_predictions: {e}")))?;
@@ -507,7 +513,9 @@ impl SamSegmenter {
             .collect();
         let batch = self
             .fixed_batch
-            .map_or(self.params.points_per_batch, |b| b.min(self.params.points_per_batch))
+            .map_or(self.params.points_per_batch, |b| {
+                b.min(self.params.points_per_batch)
+            })
             .max(1);
         let mut stats = SamStats::default();
         let mut candidates = Vec::new();
@@ -577,9 +585,9 @@ mod tests {
     #[test]
     fn nms_by_hand() {
         let boxes = [
-            [0.0, 0.0, 10.0, 10.0], // 0: score 0.9
-            [1.0, 0.0, 11.0, 10.0], // 1: IoU with 0 = 90/110 = 0.818 -> suppressed at 0.7
-            [0.0, 0.0, 10.0, 5.0],  // 2: IoU with 0 = 0.5 -> kept
+            [0.0, 0.0, 10.0, 10.0],   // 0: score 0.9
+            [1.0, 0.0, 11.0, 10.0],   // 1: IoU with 0 = 90/110 = 0.818 -> suppressed at 0.7
+            [0.0, 0.0, 10.0, 5.0],    // 2: IoU with 0 = 0.5 -> kept
             [20.0, 20.0, 30.0, 30.0], // 3: disjoint -> kept
         ];
         let scores = [0.9, 0.95, 0.8, 0.5];
@@ -602,7 +610,13 @@ mod tests {
         let (w, h) = (4, 4);
         // A 2x2 square with sharp logits: stability 1.
         let sharp: Vec<f32> = (0..16)
-            .map(|i| if (i % 4) < 2 && (i / 4) < 2 { 5.0 } else { -5.0 })
+            .map(|i| {
+                if (i % 4) < 2 && (i / 4) < 2 {
+                    5.0
+                } else {
+                    -5.0
+                }
+            })
             .collect();
         // Same square, flat logits: > 1 nowhere, > -1 at 4 -> stability 0.
         let flat: Vec<f32> = sharp.iter().map(|v| v / 10.0).collect();
@@ -626,7 +640,15 @@ mod tests {
         // A second prompt yields the same square (suppressed) and a one-pixel mask (too small).
         let mut dot = vec![-5.0f32; 16];
         dot[15] = 5.0;
-        filter_masks(&[&sharp, &dot], &[0.9, 0.99], 1, w, &p, &mut out, &mut stats);
+        filter_masks(
+            &[&sharp, &dot],
+            &[0.9, 0.99],
+            1,
+            w,
+            &p,
+            &mut out,
+            &mut stats,
+        );
         assert_eq!(out.len(), 3);
         let rule = MaskRule {
             min_area_fraction: 2.0 / 16.0,
