@@ -33,7 +33,8 @@ pub struct AnalysisParams {
     /// Classifier variants (manifest names); empty = every classifier in the manifest that is installed,
     /// trained models preferred over stand-ins.
     pub classifiers: Vec<String>,
-    /// Segmenters: manifest names of segmentation models, or "felzenszwalb"; empty = all available.
+    /// Segmenters: manifest names of segmentation models (semantic or SAM decoder), or "felzenszwalb";
+    /// empty = all installed ones and felzenszwalb.
     pub segmenters: Vec<String>,
     /// Longest side of the working resolution at which maps and masks are computed.
     pub working_max_side: u32,
@@ -249,7 +250,7 @@ impl Engine {
                 .models
                 .iter()
                 .filter(|e| matches!(e.role, Role::SemanticSegmenter | Role::SamDecoder))
-                .filter(|e| !e.status.contains("test"))
+                .filter(|e| !e.status.contains("test") && is_installed(registry, e))
                 .map(|e| e.name.clone())
                 .chain(std::iter::once(felzenszwalb::NAME.to_string()))
                 .collect()
@@ -451,6 +452,20 @@ impl Engine {
             provider: self.classifier.provider(),
         })
     }
+}
+
+/// Whether a segmenter's files are present (for SAM: the decoder and its encoder); models that are
+/// not installed are left out of the default segmenter set (the app lists them with install actions).
+pub fn is_installed(registry: &Registry, entry: &crate::manifest::ModelEntry) -> bool {
+    let encoder_ok = match (&entry.role, &entry.sam) {
+        (Role::SamDecoder, Some(sam)) => registry
+            .manifest
+            .get(&sam.encoder)
+            .is_ok_and(|enc| registry.locate(enc).is_some()),
+        (Role::SamDecoder, None) => false,
+        _ => true,
+    };
+    encoder_ok && registry.locate(entry).is_some()
 }
 
 /// Open one model segmenter by manifest name: a semantic segmenter, or a SAM decoder with the
