@@ -119,7 +119,7 @@ def build_decoder() -> bytes:
         _f32("side", float(SAM_SIZE)),
         _f32("low_scale", SAM_SIZE / 256.0),
         _f32("low_len", 256.0),
-        _i64("idx0", 0), _i64("idx1", 1), _i64("first", [0]), _i64("ax1", [1]),
+        _i64("idx0", 0), _i64("idx1", 1), _i64("first", [0]),
         _i64("shape_n1", [-1, 1, 1, 1]), _i64("shape_row", [1, 1, 1, -1]), _i64("shape_col", [1, 1, -1, 1]),
         _i64("shape_n1_2", [-1, 1]),
     ]
@@ -206,7 +206,6 @@ def build_pspnet() -> bytes:
     for cls, (r0, r1, c0, c1) in PSP_PATTERN.items():
         rows[0, cls, r0:r1, 0] = 4.0
         cols[0, cls, 0, c0:c1] = 1.0
-    k = 8
     inits = [_init("rows", rows), _init("cols", cols), _init("bias", bias), _init("zero", np.zeros(1)),
              _i64("axes", [1, 2, 3])]
     nodes = [
@@ -216,7 +215,6 @@ def build_pspnet() -> bytes:
         helper.make_node("Add", ["pattern", "bias"], ["pattern_b"]),
         helper.make_node("Add", ["pattern_b", "input_zero"], ["logits"]),
     ]
-    del k
     graph = helper.make_graph(
         nodes, "standin_pspnet",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, PSP_SIZE, PSP_SIZE])],
