@@ -20,7 +20,8 @@ pub enum JobState {
 
 thread_local! {
     /// Install jobs by model name; the UI thread owns them (views draw them, threads update them).
-    static JOBS: RefCell<BTreeMap<String, Arc<Mutex<JobState>>>> = RefCell::new(BTreeMap::new());
+    static JOBS: RefCell<BTreeMap<String, Arc<Mutex<JobState>>>> =
+        const { RefCell::new(BTreeMap::new()) };
     /// The manifest, read once for the install actions.
     static REGISTRY: Option<Registry> = Registry::open(None).ok();
 }
