@@ -187,7 +187,13 @@ pub fn install_hint(entry: &ModelEntry) -> String {
             "Obtain {} ({}), check it, and run: tamperscope models install {} --from FILE --sha256 HEX",
             entry.file, entry.source, entry.name
         ),
-        (Some(_), _) => format!("Install it with: tamperscope models install {}", entry.name),
+        (Some(_), _) => match &entry.sam {
+            Some(sam) => format!(
+                "Install it with: tamperscope models install {} && tamperscope models install {}",
+                sam.encoder, entry.name
+            ),
+            None => format!("Install it with: tamperscope models install {}", entry.name),
+        },
         (None, "converted") => {
             "Run the set-up script (packaging/setup.sh), which converts it from ../shared/models."
                 .into()
