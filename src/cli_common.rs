@@ -12,6 +12,12 @@ pub struct EngineArgs {
     /// Extra model folder searched first (also $TAMPERSCOPE_MODELS).
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Model manifest to use instead of the shipped models/manifest.toml.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// SAM automatic mask generation: points per side of the prompt grid (default: the manifest's).
+    #[arg(long, value_name = "N")]
+    pub sam_points_per_side: Option<u32>,
     /// Classifier variant to run (manifest name; repeat for several). Default: all installed.
     #[arg(long = "classifier", value_name = "NAME")]
     pub classifiers: Vec<String>,
@@ -37,7 +43,10 @@ pub struct EngineArgs {
 
 impl EngineArgs {
     pub fn registry(&self) -> anyhow::Result<Registry> {
-        Ok(Registry::open(self.models.as_deref())?)
+        match &self.manifest {
+            Some(m) => Ok(Registry::with_manifest(m, self.models.as_deref())?),
+            None => Ok(Registry::open(self.models.as_deref())?),
+        }
     }
 
     pub fn params(&self) -> anyhow::Result<AnalysisParams> {
@@ -57,6 +66,14 @@ impl EngineArgs {
             ..AnalysisParams::default()
         };
         p.mask_rule.min_area_fraction = self.min_area;
+        if let Some(n) = self.sam_points_per_side {
+            let sam = tamperscope::segment::sam::SamParams {
+                points_per_side: n,
+                ..Default::default()
+            };
+            sam.validate()?;
+            p.sam = Some(sam);
+        }
         Ok(p)
     }
 }

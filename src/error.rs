@@ -59,6 +59,16 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot download model '{name}': {reason}")]
+    Download { name: String, reason: String },
+    #[error("cannot download model '{name}': {url} answered HTTP {status}")]
+    DownloadStatus {
+        name: String,
+        url: String,
+        status: u16,
+    },
+    #[error("refusing to install model '{name}': {reason}")]
+    InstallRefused { name: String, reason: String },
     #[error("{0}")]
     Other(String),
 }

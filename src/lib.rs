@@ -14,6 +14,7 @@ pub mod ela;
 pub mod error;
 pub mod eval;
 pub mod imageio;
+pub mod install;
 pub mod manifest;
 pub mod metrics;
 pub mod npy;

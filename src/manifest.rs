@@ -51,6 +51,9 @@ pub struct ModelEntry {
     /// Class ids never turned into masks (e.g. VOC background).
     #[serde(default)]
     pub ignore_labels: Vec<usize>,
+    /// SAM decoders: the `[model.sam]` table (paired encoder, automatic mask generation parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sam: Option<crate::segment::sam::SamManifest>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

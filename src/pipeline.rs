@@ -21,6 +21,7 @@ use crate::refine::{Likelihoods, refine};
 use crate::registry::Registry;
 use crate::runtime::ProviderChoice;
 use crate::segment::felzenszwalb::{self, FelzenszwalbParams};
+use crate::segment::sam::{SamParams, SamSegmenter};
 use crate::segment::semantic::SemanticSegmenter;
 use crate::segment::{MaskRule, Segmentation};
 use crate::similarity::{SimilarityVariant, best_mask};
@@ -32,13 +33,16 @@ pub struct AnalysisParams {
     /// Classifier variants (manifest names); empty = every classifier in the manifest that is installed,
     /// trained models preferred over stand-ins.
     pub classifiers: Vec<String>,
-    /// Segmenters: manifest names of segmentation models, or "felzenszwalb"; empty = all available.
+    /// Segmenters: manifest names of segmentation models (semantic or SAM decoder), or "felzenszwalb";
+    /// empty = all installed ones and felzenszwalb.
     pub segmenters: Vec<String>,
     /// Longest side of the working resolution at which maps and masks are computed.
     pub working_max_side: u32,
     pub mask_rule: MaskRule,
     pub similarity: SimilarityVariant,
     pub felzenszwalb: FelzenszwalbParams,
+    /// Automatic mask generation of SAM segmenters; None = each decoder's manifest values.
+    pub sam: Option<SamParams>,
     /// Box radius (working pixels) of the plain-ELA map.
     pub ela_box_radius: usize,
     pub provider: ProviderChoice,
@@ -55,6 +59,7 @@ impl Default for AnalysisParams {
             mask_rule: MaskRule::default(),
             similarity: SimilarityVariant::default(),
             felzenszwalb: FelzenszwalbParams::default(),
+            sam: None,
             ela_box_radius: 2,
             provider: ProviderChoice::Auto,
             threads: 0,
@@ -66,6 +71,8 @@ impl Default for AnalysisParams {
 pub enum SegmenterHandle {
     Felzenszwalb(FelzenszwalbParams),
     Semantic(Box<SemanticSegmenter>),
+    /// Segment Anything: encoder + decoder, named by the decoder entry.
+    Sam(Box<SamSegmenter>),
 }
 
 impl SegmenterHandle {
@@ -73,6 +80,7 @@ impl SegmenterHandle {
         match self {
             SegmenterHandle::Felzenszwalb(_) => felzenszwalb::NAME,
             SegmenterHandle::Semantic(s) => s.name(),
+            SegmenterHandle::Sam(s) => &s.name,
         }
     }
 
@@ -86,6 +94,7 @@ impl SegmenterHandle {
                 rule,
             )),
             SegmenterHandle::Semantic(s) => s.segment(working_rgb, rule),
+            SegmenterHandle::Sam(s) => s.segment(working_rgb, rule),
         }
     }
 }
@@ -238,8 +247,10 @@ impl Engine {
         let segmenter_names: Vec<String> = if params.segmenters.is_empty() {
             registry
                 .manifest
-                .by_role(Role::SemanticSegmenter)
-                .filter(|e| !e.status.contains("test"))
+                .models
+                .iter()
+                .filter(|e| matches!(e.role, Role::SemanticSegmenter | Role::SamDecoder))
+                .filter(|e| !e.status.contains("test") && is_installed(registry, e))
                 .map(|e| e.name.clone())
                 .chain(std::iter::once(felzenszwalb::NAME.to_string()))
                 .collect()
@@ -254,13 +265,11 @@ impl Engine {
                 segmenters.push(SegmenterHandle::Felzenszwalb(params.felzenszwalb));
                 continue;
             }
-            let opened = registry
-                .resolve(name)
-                .and_then(|m| SemanticSegmenter::open(&m, params.provider, params.threads));
+            let opened = open_segmenter(registry, name, &params);
             match opened {
-                Ok(s) => {
-                    segmenter_models.push((s.name().to_string(), s.sha256.clone()));
-                    segmenters.push(SegmenterHandle::Semantic(Box::new(s)));
+                Ok((handle, models)) => {
+                    segmenter_models.extend(models);
+                    segmenters.push(handle);
                 }
                 // Explicitly requested segmenters must work; defaults may be absent.
                 Err(e) if !params.segmenters.is_empty() => return Err(e),
@@ -442,6 +451,62 @@ impl Engine {
             timings,
             provider: self.classifier.provider(),
         })
+    }
+}
+
+/// Whether a segmenter's files are present (for SAM: the decoder and its encoder); models that are
+/// not installed are left out of the default segmenter set (the app lists them with install actions).
+pub fn is_installed(registry: &Registry, entry: &crate::manifest::ModelEntry) -> bool {
+    let encoder_ok = match (&entry.role, &entry.sam) {
+        (Role::SamDecoder, Some(sam)) => registry
+            .manifest
+            .get(&sam.encoder)
+            .is_ok_and(|enc| registry.locate(enc).is_some()),
+        (Role::SamDecoder, None) => false,
+        _ => true,
+    };
+    encoder_ok && registry.locate(entry).is_some()
+}
+
+/// Open one model segmenter by manifest name: a semantic segmenter, or a SAM decoder with the
+/// encoder its `[model.sam]` table names. Returns the handle and the (name, sha256) of its files.
+pub fn open_segmenter(
+    registry: &Registry,
+    name: &str,
+    params: &AnalysisParams,
+) -> Result<(SegmenterHandle, Vec<(String, String)>)> {
+    let entry = registry.manifest.get(name)?;
+    match entry.role {
+        Role::SamDecoder => {
+            let sam = entry
+                .sam
+                .as_ref()
+                .ok_or_else(|| entry.contract("a SAM decoder needs a [model.sam] table"))?;
+            let encoder = registry.resolve(&sam.encoder)?;
+            let decoder = registry.resolve(name)?;
+            let s = SamSegmenter::open(
+                &encoder,
+                &decoder,
+                params.sam,
+                params.provider,
+                params.threads,
+            )?;
+            let models = vec![
+                (s.encoder.name.clone(), s.encoder_sha256.clone()),
+                (s.name.clone(), s.decoder_sha256.clone()),
+            ];
+            Ok((SegmenterHandle::Sam(Box::new(s)), models))
+        }
+        Role::SamEncoder => {
+            Err(entry
+                .contract("a SAM encoder is not a segmenter by itself: name its decoder entry"))
+        }
+        _ => {
+            let m = registry.resolve(name)?;
+            let s = SemanticSegmenter::open(&m, params.provider, params.threads)?;
+            let models = vec![(s.name().to_string(), s.sha256.clone())];
+            Ok((SegmenterHandle::Semantic(Box::new(s)), models))
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{EngineError, Result};
+use crate::install::is_pinned;
 use crate::manifest::{Manifest, ModelEntry};
 
 pub const MODELS_ENV: &str = "TAMPERSCOPE_MODELS";
@@ -52,7 +53,7 @@ pub enum HashStatus {
         actual: String,
     },
     NotInstalled,
-    /// The manifest has no hash yet (development models).
+    /// The manifest has no hash yet (development models), or none was published ("unverified").
     Unpinned,
 }
 
@@ -131,7 +132,7 @@ impl Registry {
                 hint: install_hint(&entry),
             })?;
         let actual = crate::imageio::sha256_file(&path)?;
-        if entry.sha256 != "TBD" && !entry.sha256.eq_ignore_ascii_case(&actual) {
+        if is_pinned(&entry.sha256) && !entry.sha256.eq_ignore_ascii_case(&actual) {
             return Err(EngineError::ModelHashMismatch {
                 name: entry.name.clone(),
                 path,
@@ -155,7 +156,7 @@ impl Registry {
                 let path = self.locate(e);
                 let sha256 = match (&path, hash) {
                     (None, _) => HashStatus::NotInstalled,
-                    (Some(_), _) if e.sha256 == "TBD" => HashStatus::Unpinned,
+                    (Some(_), _) if !is_pinned(&e.sha256) => HashStatus::Unpinned,
                     (Some(p), true) => match crate::imageio::sha256_file(p) {
                         Ok(h) if h.eq_ignore_ascii_case(&e.sha256) => HashStatus::Ok,
                         Ok(h) => HashStatus::Mismatch { actual: h },
@@ -182,7 +183,17 @@ impl Registry {
 /// How to get a model that is not installed.
 pub fn install_hint(entry: &ModelEntry) -> String {
     match (&entry.url, entry.status.as_str()) {
-        (Some(_), _) => format!("Install it with: tamperscope models install {}", entry.name),
+        (_, _) if entry.sha256 == crate::install::UNVERIFIED => format!(
+            "Obtain {} ({}), check it, and run: tamperscope models install {} --from FILE --sha256 HEX",
+            entry.file, entry.source, entry.name
+        ),
+        (Some(_), _) => match &entry.sam {
+            Some(sam) => format!(
+                "Install it with: tamperscope models install {} && tamperscope models install {}",
+                sam.encoder, entry.name
+            ),
+            None => format!("Install it with: tamperscope models install {}", entry.name),
+        },
         (None, "converted") => {
             "Run the set-up script (packaging/setup.sh), which converts it from ../shared/models."
                 .into()

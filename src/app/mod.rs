@@ -11,6 +11,7 @@ pub mod command;
 pub mod compare;
 pub mod export;
 pub mod gpu;
+pub mod install;
 pub mod panels;
 pub mod state;
 pub mod viewer;

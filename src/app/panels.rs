@@ -534,7 +534,7 @@ impl TamperscopeApp {
             egui::CollapsingHeader::new(format!("{} model(s) not installed", e.missing.len()))
                 .show(ui, |ui| {
                     for (name, hint) in &e.missing {
-                        ui.label(format!("{name}: {hint}"));
+                        super::install::missing_model_ui(ui, name, hint);
                     }
                 });
         }

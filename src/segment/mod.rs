@@ -2,6 +2,7 @@
 //! (METHOD.md section 4).
 
 pub mod felzenszwalb;
+pub mod sam;
 pub mod semantic;
 
 use serde::{Deserialize, Serialize};
