@@ -12,6 +12,7 @@ pub mod compare;
 pub mod export;
 pub mod gpu;
 pub mod panels;
+pub mod report;
 pub mod state;
 pub mod viewer;
 pub mod worker;
@@ -164,6 +165,8 @@ pub struct Runtime {
     pub stats: Option<Stats>,
     /// Zoom of the last drawn pane (screen points per image pixel), for the status bar.
     pub last_zoom: std::cell::Cell<f32>,
+    /// Zoom that fits the image in the last drawn pane, for bookmarks.
+    pub last_fit_zoom: std::cell::Cell<f32>,
     title: String,
     pub readout: Option<Readout>,
     /// Show per-stage times (off in snapshot tests, where they would differ run to run).
@@ -235,6 +238,7 @@ impl TamperscopeApp {
                 timing: None,
                 stats,
                 last_zoom: std::cell::Cell::new(1.0),
+                last_fit_zoom: std::cell::Cell::new(1.0),
                 title: String::new(),
                 show_timings: true,
                 readout: None,
@@ -506,8 +510,10 @@ impl TamperscopeApp {
                 .resizable(true)
                 .default_size(330.0)
                 .show(ui, |ui| {
-                    egui::ScrollArea::vertical()
-                        .show(ui, |ui| self.analysis_panel_ui(ui, &mut cmds));
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        self.analysis_panel_ui(ui, &mut cmds);
+                        self.report_ui(ui, &mut cmds);
+                    });
                 });
         }
         let readout = egui::CentralPanel::default()
