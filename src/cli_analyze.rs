@@ -219,7 +219,10 @@ fn remove_stale_staging(out: &Path) {
     }
 }
 
+/// One CSV field; line breaks (in error messages) become spaces, so that one row is one line.
 fn csv_field(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ");
+    let s = s.trim();
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

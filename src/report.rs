@@ -279,6 +279,18 @@ pub fn build_report(
     notes: &Annotations,
 ) -> ReportDoc {
     let mut rec = record(analysis, params, segmenter_models, unavailable);
+    // Name the models that ran, so that the report re-runs exactly them.
+    if rec.params.classifiers.is_empty() {
+        rec.params.classifiers = rec
+            .classifier
+            .variants
+            .iter()
+            .map(|v| v.model.clone())
+            .collect();
+    }
+    if rec.params.segmenters.is_empty() {
+        rec.params.segmenters = rec.segmenters.iter().map(|s| s.name.clone()).collect();
+    }
     // An absolute path, so that `verify-report` finds the input from anywhere.
     if let Ok(abs) = std::path::absolute(&analysis.input_path) {
         rec.input.path = abs.display().to_string();
@@ -570,6 +582,11 @@ pub fn param_rows(params: &AnalysisParams) -> Vec<String> {
                     walk(&p, v, out);
                 }
             }
+            // f32 parameters, shown as written (0.8, not 0.800000011920929).
+            serde_json::Value::Number(n) if n.is_f64() => out.push(format!(
+                "{prefix} = {}",
+                n.as_f64().unwrap_or_default() as f32
+            )),
             other => out.push(format!("{prefix} = {other}")),
         }
     }
@@ -891,7 +908,7 @@ fn lay_out(doc: &ReportDoc, figs: &Figures) -> Layout {
     }
     l.heading(12.0, "Models");
     for m in model_rows(doc) {
-        l.text(MARGIN, 7.5, false, &m);
+        l.text(MARGIN, 8.0, false, &m);
         l.y += 2.0;
     }
     l.heading(12.0, "Verdict");
@@ -907,7 +924,7 @@ fn lay_out(doc: &ReportDoc, figs: &Figures) -> Layout {
     );
     l.heading(12.0, "Parameters");
     for p in param_rows(&a.params) {
-        l.text(MARGIN, 7.0, true, &p);
+        l.text(MARGIN, 8.0, true, &p);
     }
     // Figures: two per row.
     l.new_page();

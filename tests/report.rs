@@ -613,18 +613,24 @@ fn batch_with_two_jobs_matches_one_job() {
     run_ok(&mut batch(&input, &one));
     run_ok(batch(&input, &two).args(["--jobs", "2"]));
     let read = |out: &Path| {
-        let mut v: Vec<(String, String)> = index_lines(out)
+        let mut v: Vec<(String, f64)> = index_lines(out)
             .iter()
             .map(|e| {
                 (
                     e["sha256"].as_str().expect("s").into(),
-                    format!("{:.6}", e["mean_probability"].as_f64().expect("p")),
+                    e["mean_probability"].as_f64().expect("p"),
                 )
             })
             .collect();
-        v.sort();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
-    assert_eq!(read(&one), read(&two));
-    assert_eq!(read(&one).len(), 8);
+    let (a, b) = (read(&one), read(&two));
+    assert_eq!(a.len(), 8);
+    assert_eq!(b.len(), 8);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        // Different ONNX Runtime thread counts may reorder float sums.
+        assert!((x.1 - y.1).abs() < 1e-5, "{x:?} vs {y:?}");
+    }
 }
