@@ -634,3 +634,48 @@ fn batch_with_two_jobs_matches_one_job() {
         assert!((x.1 - y.1).abs() < 1e-5, "{x:?} vs {y:?}");
     }
 }
+
+#[test]
+fn accuracy_is_stated_only_for_the_models_measured() {
+    let out = tempfile::tempdir().expect("tmp");
+    let o = analyze_report(out.path(), &common::sample("kleiber_spliced.jpg"), "json");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: tamperscope::report::ReportDoc = serde_json::from_slice(
+        &std::fs::read(out.path().join("kleiber_spliced/report.json")).expect("read"),
+    )
+    .expect("report");
+    let rec = &doc.analysis;
+    let models: Vec<Value> = rec
+        .classifier
+        .variants
+        .iter()
+        .map(|v| serde_json::json!([v.model, v.sha256]))
+        .collect();
+    let eval = |models: Vec<Value>| {
+        serde_json::json!({
+            "schema": "tamperscope.eval/1", "dataset": "CASIA v1 val", "images_listed": 267,
+            "images_analysed": 267, "failures": [],
+            "image_level": {"auc": 0.91, "accuracy": 0.85, "f1": 0.84, "images": 267,
+                            "variants": {}, "by_kind": {}},
+            "pixel_level": {"fused": {"auc": 0.8, "f1": 0.4, "auc_pooled": 0.79, "images": 120}},
+            "pixel_level_by_kind": {}, "classifier_status": "trained", "models": models,
+            "params": {}, "tool": "tamperscope test", "seconds": 1.0
+        })
+    };
+    let file = out.path().join("measured.json");
+    std::fs::write(&file, serde_json::to_vec(&eval(models.clone())).expect("ser")).expect("w");
+    let a = tamperscope::report::accuracy_statement(&file, rec);
+    assert!(a.measured, "{a:?}");
+    assert!(a.statement.contains("CASIA v1 val (267 images)"), "{}", a.statement);
+    assert_eq!(a.image_auc, Some(0.91));
+    // Another model hash: not these models.
+    let mut other = models;
+    other[0] = serde_json::json!([rec.classifier.variants[0].model, "0".repeat(64)]);
+    std::fs::write(&file, serde_json::to_vec(&eval(other)).expect("ser")).expect("w");
+    let a = tamperscope::report::accuracy_statement(&file, rec);
+    assert!(!a.measured);
+    assert_eq!(a.statement, "accuracy of these models not measured");
+    // No file.
+    let a = tamperscope::report::accuracy_statement(&out.path().join("absent.json"), rec);
+    assert!(!a.measured);
+}
