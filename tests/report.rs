@@ -663,10 +663,18 @@ fn accuracy_is_stated_only_for_the_models_measured() {
         })
     };
     let file = out.path().join("measured.json");
-    std::fs::write(&file, serde_json::to_vec(&eval(models.clone())).expect("ser")).expect("w");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&eval(models.clone())).expect("ser"),
+    )
+    .expect("w");
     let a = tamperscope::report::accuracy_statement(&file, rec);
     assert!(a.measured, "{a:?}");
-    assert!(a.statement.contains("CASIA v1 val (267 images)"), "{}", a.statement);
+    assert!(
+        a.statement.contains("CASIA v1 val (267 images)"),
+        "{}",
+        a.statement
+    );
     assert_eq!(a.image_auc, Some(0.91));
     // Another model hash: not these models.
     let mut other = models;
