@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod raster;
 pub mod refine;
 pub mod registry;
+pub mod report;
 pub mod runtime;
 pub mod segment;
 pub mod similarity;

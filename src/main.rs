@@ -13,6 +13,7 @@ mod cli_common;
 mod cli_ela;
 mod cli_eval;
 mod cli_models;
+mod cli_verify;
 
 #[derive(Parser)]
 #[command(name = "tamperscope", version = tamperscope::VERSION, about = "Forensic inspector for suspect photos: was it manipulated, and where?")]
@@ -36,6 +37,8 @@ enum Command {
     Models(cli_models::ModelsCommand),
     /// Write the signed error levels (METHOD.md section 1) of images as float32 .npy or PNG.
     Ela(cli_ela::ElaArgs),
+    /// Re-run the analysis a report.json describes and check every figure against it.
+    VerifyReport(cli_verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => cli_bench::run(&args),
         Some(Command::Models(cmd)) => cli_models::run(&cmd),
         Some(Command::Ela(args)) => cli_ela::run(&args),
+        Some(Command::VerifyReport(args)) => cli_verify::run(&args),
         None => app::run(cli.image),
     };
     match result {

@@ -121,13 +121,15 @@ fn bad_inputs_fail_cleanly_and_the_rest_is_still_done() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let written: Vec<String> = std::fs::read_dir(out.path())
+    let mut written: Vec<String> = std::fs::read_dir(out.path())
         .expect("out")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
+    written.sort();
+    // index.jsonl and summary.csv are the batch files (docs/report-schema.md).
     assert_eq!(
         written,
-        vec!["kleiber_spliced".to_string()],
+        vec!["index.jsonl", "kleiber_spliced", "summary.csv"],
         "only the good image has output, no partial folders"
     );
 }

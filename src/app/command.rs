@@ -60,6 +60,14 @@ pub enum Command {
     ExportViewDialog,
     ExportView(PathBuf),
     DismissError(usize),
+    /// The analyst's notes of the open document.
+    SetNotes(String),
+    /// Bookmark the current view with a caption.
+    AddBookmark(String),
+    RemoveBookmark(usize),
+    ExportReportDialog,
+    /// Write the report of the open document (format from the extension: pdf, html, json).
+    ExportReport(PathBuf),
     ShowPanels {
         layers: bool,
         analysis: bool,
@@ -179,6 +187,11 @@ impl TamperscopeApp {
                     self.apply(Command::ExportView(path));
                 }
             }
+            cmd @ (Command::SetNotes(_)
+            | Command::AddBookmark(_)
+            | Command::RemoveBookmark(_)
+            | Command::ExportReportDialog
+            | Command::ExportReport(_)) => self.apply_report(cmd),
             Command::ExportView(path) => {
                 if let Err(e) = self.export_view(&path) {
                     self.rt.errors.push(format!("Export failed: {e}"));

@@ -23,7 +23,7 @@ thread_local! {
     static JOBS: RefCell<BTreeMap<String, Arc<Mutex<JobState>>>> =
         const { RefCell::new(BTreeMap::new()) };
     /// The manifest, read once for the install actions.
-    static REGISTRY: Option<Registry> = Registry::open(None).ok();
+    static REGISTRY: Option<Registry> = super::open_registry().ok();
 }
 
 fn state_of(name: &str) -> Option<JobState> {
@@ -50,7 +50,7 @@ pub fn start(ctx: &egui::Context, name: &str, source: Option<PathBuf>) {
             }
         };
         let result = (|| -> Result<PathBuf, String> {
-            let registry = Registry::open(None).map_err(|e| e.to_string())?;
+            let registry = super::open_registry().map_err(|e| e.to_string())?;
             let entry = registry.manifest.get(&name).map_err(|e| e.to_string())?;
             let expected = expected_sha256(entry, None).map_err(|e| e.to_string())?;
             let dir = user_models_dir().ok_or("no user data folder on this system")?;

@@ -13,6 +13,7 @@ pub mod export;
 pub mod gpu;
 pub mod install;
 pub mod panels;
+pub mod report;
 pub mod state;
 pub mod viewer;
 pub mod worker;
@@ -36,6 +37,23 @@ use state::{
 };
 use viewer::{PaneSpec, Readout, ViewTransform};
 use worker::{Reply, WorkerHandle};
+
+/// The model registry the app uses. Its UI tests read a manifest of generated stand-ins only, so
+/// that their snapshots do not depend on which models a machine has installed.
+pub(crate) fn open_registry() -> tamperscope::Result<tamperscope::registry::Registry> {
+    #[cfg(test)]
+    {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        tamperscope::registry::Registry::with_manifest(
+            &repo.join("models/test/app_manifest.toml"),
+            Some(&repo.join("models")),
+        )
+    }
+    #[cfg(not(test))]
+    {
+        tamperscope::registry::Registry::open(None)
+    }
+}
 
 /// Environment variable that turns on frame-time and latency logging to stderr.
 pub const STATS_ENV: &str = "TAMPERSCOPE_APP_STATS";
@@ -165,6 +183,8 @@ pub struct Runtime {
     pub stats: Option<Stats>,
     /// Zoom of the last drawn pane (screen points per image pixel), for the status bar.
     pub last_zoom: std::cell::Cell<f32>,
+    /// Zoom that fits the image in the last drawn pane, for bookmarks.
+    pub last_fit_zoom: std::cell::Cell<f32>,
     title: String,
     pub readout: Option<Readout>,
     /// Show per-stage times (off in snapshot tests, where they would differ run to run).
@@ -236,6 +256,7 @@ impl TamperscopeApp {
                 timing: None,
                 stats,
                 last_zoom: std::cell::Cell::new(1.0),
+                last_fit_zoom: std::cell::Cell::new(1.0),
                 title: String::new(),
                 show_timings: true,
                 readout: None,
@@ -507,8 +528,10 @@ impl TamperscopeApp {
                 .resizable(true)
                 .default_size(330.0)
                 .show(ui, |ui| {
-                    egui::ScrollArea::vertical()
-                        .show(ui, |ui| self.analysis_panel_ui(ui, &mut cmds));
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        self.analysis_panel_ui(ui, &mut cmds);
+                        self.report_ui(ui, &mut cmds);
+                    });
                 });
         }
         let readout = egui::CentralPanel::default()

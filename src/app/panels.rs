@@ -57,8 +57,19 @@ impl TamperscopeApp {
                     cmds.push(Command::ExportViewDialog);
                     ui.close();
                 }
-                ui.add_enabled(false, egui::Button::new("Export report…"))
-                    .on_disabled_hover_text("coming: issue 5");
+                let done = self
+                    .rt
+                    .doc
+                    .as_ref()
+                    .is_some_and(|d| d.fused.is_some() && !d.running);
+                if ui
+                    .add_enabled(done, egui::Button::new("Export report…"))
+                    .on_disabled_hover_text("available when an analysis has finished")
+                    .clicked()
+                {
+                    cmds.push(Command::ExportReportDialog);
+                    ui.close();
+                }
                 ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);

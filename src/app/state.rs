@@ -385,6 +385,9 @@ pub struct Document {
     pub total_stages: usize,
     pub running: bool,
     pub cancelled: bool,
+    /// The analyst's notes and bookmarked views, for the report.
+    pub notes: String,
+    pub bookmarks: Vec<tamperscope::report::Bookmark>,
 }
 
 impl Document {

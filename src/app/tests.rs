@@ -413,3 +413,42 @@ fn bench_latency() {
         }
     }
 }
+
+#[test]
+fn notes_bookmarks_and_report_export() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = generated_image(dir.path());
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    app.apply(Command::Open(path.clone()));
+    wait_headless(&mut app);
+    if app.rt.engine.error.is_some() {
+        eprintln!("classifier unavailable: no report to export");
+        return;
+    }
+    app.apply(Command::SetNotes("Splice suspected top right.".into()));
+    app.apply(Command::AddBookmark("Whole image".into()));
+    app.apply(Command::AddBookmark("Second".into()));
+    app.apply(Command::RemoveBookmark(1));
+    let doc = app.rt.doc.as_ref().expect("document");
+    assert_eq!(doc.notes, "Splice suspected top right.");
+    assert_eq!(doc.bookmarks.len(), 1);
+    assert_eq!(doc.bookmarks[0].caption, "Whole image");
+    assert!(doc.bookmarks[0].layers.iter().any(|l| l == "fused"));
+    for ext in ["json", "html", "pdf"] {
+        let out = dir.path().join(format!("case.{ext}"));
+        app.apply(Command::ExportReport(out.clone()));
+        assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+        let bytes = std::fs::read(&out).expect("report written");
+        match ext {
+            "json" => {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+                assert_eq!(v["notes"], "Splice suspected top right.");
+                assert_eq!(v["bookmarks"][0]["caption"], "Whole image");
+                let sha = tamperscope::imageio::sha256_file(&path).expect("sha");
+                assert_eq!(v["analysis"]["input"]["sha256"], sha);
+            }
+            "html" => assert!(String::from_utf8_lossy(&bytes).contains("Whole image")),
+            _ => assert!(bytes.starts_with(b"%PDF-")),
+        }
+    }
+}

@@ -243,6 +243,9 @@ impl TamperscopeApp {
         let image_size = vec2(pw, ph);
         let view = self.rt.view.resolved(rect, image_size);
         self.rt
+            .last_fit_zoom
+            .set(ViewTransform::default().resolved(rect, image_size).zoom);
+        self.rt
             .last_zoom
             .set(view.zoom * ui.ctx().pixels_per_point());
 

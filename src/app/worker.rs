@@ -14,7 +14,7 @@ use tamperscope::pipeline::{
     AnalysisParams, Engine, Progress, Unavailable, VariantResult, downscale_rgb,
 };
 use tamperscope::raster::{Map, working_size};
-use tamperscope::registry::{Registry, install_hint};
+use tamperscope::registry::install_hint;
 use tamperscope::segment::felzenszwalb::{self, FelzenszwalbParams};
 use tamperscope::segment::{MaskRule, Segmentation};
 
@@ -148,7 +148,7 @@ struct Worker {
 impl Worker {
     fn new(params: AnalysisParams, send: &dyn Fn(Reply)) -> Worker {
         let mut missing = Vec::new();
-        let opened = Registry::open(None).and_then(|registry| {
+        let opened = super::open_registry().and_then(|registry| {
             for (entry, status) in registry
                 .manifest
                 .models

@@ -1,0 +1,1127 @@
+//! Annotated case reports (issue 5): a JSON document that holds everything needed to re-run the
+//! analysis, rendered as a self-contained HTML page and as a PDF.
+//!
+//! The schema of the JSON document is in `docs/report-schema.md`. [`ReportDoc`] is built from an
+//! [`Analysis`] once; [`Figures`] are the images drawn from the same analysis; [`render_html`] and
+//! [`render_pdf`] only lay them out.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::colormap::ColorMap;
+use crate::error::{EngineError, Result};
+use crate::eval::EvalReport;
+use crate::imageio::png_rgb;
+use crate::output::{
+    AnalysisRecord, STAND_IN_LABEL, chosen_overlay, heat_overlay, record, regions_overlay,
+};
+use crate::pipeline::{Analysis, AnalysisParams, Unavailable};
+use crate::registry::Registry;
+
+pub const REPORT_SCHEMA: &str = "tamperscope.report/1";
+/// File of measured accuracy, relative to the manifest's folder (output of `tamperscope eval`).
+pub const MEASURED_FILE: &str = "measured.json";
+pub const NOT_MEASURED: &str = "accuracy of these models not measured";
+/// How many masks per segmenter the similarity table lists.
+pub const TABLE_ROWS: usize = 10;
+
+pub const METHODS: &str = "Signed error levels (the image minus its JPEG re-encoding at the model's quality) are \
+fed to the WCBnet classifier variants; each variant gives a probability that the image was manipulated \
+and a Grad-CAM map at its own scale. The maps are fused by their pixel-wise geometric mean. Each \
+segmenter cuts the image into candidate regions; every region is scored by the distance-transform \
+similarity S between the region and the fused map, and the best region is the evidence of a Bayesian \
+refinement that gives the refined heatmap.";
+
+pub const LIMITATIONS: &[&str] = &[
+    "The classifier is trained on image-level labels only; its maps show where the evidence for its decision lies, not a pixel-accurate outline of a manipulation.",
+    "Error levels carry little signal in images re-compressed many times, resized, or saved losslessly from an edited original.",
+    "A segmenter can only outline regions it can see: a manipulation that does not follow object boundaries may be outlined badly.",
+    "A probability is not proof: read it together with the measured accuracy stated in this report.",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReportDoc {
+    pub schema: String,
+    pub created_utc: String,
+    pub tool: ReportTool,
+    pub exif: ExifSummary,
+    pub models: Vec<ModelProvenance>,
+    pub accuracy: AccuracyStatement,
+    pub methods: String,
+    pub limitations: Vec<String>,
+    pub notes: String,
+    pub bookmarks: Vec<Bookmark>,
+    /// The full analysis record: input (path, sha256, md5), params, probabilities, S per mask,
+    /// chosen masks, likelihoods.
+    pub analysis: AnalysisRecord,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReportTool {
+    pub name: String,
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ExifSummary {
+    pub present: bool,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub date_time_original: Option<String>,
+    pub software: Option<String>,
+    pub orientation: Option<String>,
+    pub dimensions: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelProvenance {
+    pub name: String,
+    pub role: String,
+    pub file: String,
+    /// Empty for built-in segmenters (no weights).
+    pub sha256: String,
+    pub status: String,
+    pub licence: String,
+    pub source: String,
+    pub provenance: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccuracyStatement {
+    pub measured: bool,
+    /// One sentence for the reader.
+    pub statement: String,
+    pub dataset: Option<String>,
+    pub images: Option<usize>,
+    pub image_auc: Option<f64>,
+    pub image_accuracy: Option<f64>,
+    pub image_f1: Option<f64>,
+    /// Pixel-level AUC / F1 of the fused map, when measured.
+    pub pixel_auc_fused: Option<f64>,
+    pub pixel_f1_fused: Option<f64>,
+}
+
+/// A view the analyst kept: which layers were visible, the pan / zoom, and a caption.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Bookmark {
+    pub caption: String,
+    /// Layer names, drawn in order over the photo: "ela", "cam2".., "fused", "masks:SEG",
+    /// "chosen:SEG", "refined:SEG".
+    pub layers: Vec<String>,
+    pub opacity: f32,
+    /// 1 = whole image; 2 = half the width and height visible.
+    pub zoom: f32,
+    /// Centre of the view, as fractions of the image width and height.
+    pub center: [f32; 2],
+}
+
+impl Default for Bookmark {
+    fn default() -> Self {
+        Self {
+            caption: String::new(),
+            layers: vec!["fused".into()],
+            opacity: 0.6,
+            zoom: 1.0,
+            center: [0.5, 0.5],
+        }
+    }
+}
+
+/// What the analyst adds to a report.
+#[derive(Debug, Clone, Default)]
+pub struct Annotations {
+    pub notes: String,
+    pub bookmarks: Vec<Bookmark>,
+}
+
+/// Summary of the EXIF data of a file; `present = false` when it has none.
+pub fn exif_summary(path: &Path) -> ExifSummary {
+    let Ok(bytes) = std::fs::read(path) else {
+        return ExifSummary::default();
+    };
+    let Ok(exif) = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) else {
+        return ExifSummary::default();
+    };
+    let get = |tag: exif::Tag| {
+        exif.get_field(tag, exif::In::PRIMARY)
+            .map(|f| {
+                f.display_value()
+                    .with_unit(&exif)
+                    .to_string()
+                    .trim_matches('"')
+                    .trim()
+                    .to_string()
+            })
+            .filter(|s| !s.is_empty())
+    };
+    let dims = match (
+        get(exif::Tag::PixelXDimension),
+        get(exif::Tag::PixelYDimension),
+    ) {
+        (Some(x), Some(y)) => Some(format!("{x} x {y}")),
+        _ => None,
+    };
+    ExifSummary {
+        present: true,
+        make: get(exif::Tag::Make),
+        model: get(exif::Tag::Model),
+        date_time_original: get(exif::Tag::DateTimeOriginal),
+        software: get(exif::Tag::Software),
+        orientation: get(exif::Tag::Orientation),
+        dimensions: dims,
+    }
+}
+
+/// The models an analysis used, with their provenance from the manifest.
+pub fn model_provenance(registry: &Registry, rec: &AnalysisRecord) -> Vec<ModelProvenance> {
+    let mut out: Vec<ModelProvenance> = Vec::new();
+    let mut add = |name: &str, sha: &str| {
+        if out.iter().any(|m| m.name == name) {
+            return;
+        }
+        let entry = registry.manifest.models.iter().find(|m| m.name == name);
+        out.push(match entry {
+            Some(e) => ModelProvenance {
+                name: e.name.clone(),
+                role: format!("{:?}", e.role).to_lowercase(),
+                file: e.file.clone(),
+                sha256: sha.to_string(),
+                status: e.status.clone(),
+                licence: e.licence.clone(),
+                source: e.source.clone(),
+                provenance: e.provenance.clone(),
+            },
+            None => ModelProvenance {
+                name: name.to_string(),
+                role: "built-in segmenter".into(),
+                file: String::new(),
+                sha256: sha.to_string(),
+                status: "built-in".into(),
+                licence: "MIT OR Apache-2.0 (this project)".into(),
+                source: "built into tamperscope".into(),
+                provenance: "classical algorithm, no weights".into(),
+            },
+        });
+    };
+    for v in &rec.classifier.variants {
+        add(&v.model, &v.sha256);
+    }
+    for s in &rec.segmenters {
+        add(&s.name, &s.model_sha256);
+    }
+    out
+}
+
+/// The accuracy of the classifier models, read from `measured.json` beside the manifest; "not
+/// measured" unless the file exists and names exactly the classifier models (by sha256) used.
+pub fn accuracy_statement(measured_file: &Path, rec: &AnalysisRecord) -> AccuracyStatement {
+    let not = AccuracyStatement {
+        measured: false,
+        statement: NOT_MEASURED.to_string(),
+        dataset: None,
+        images: None,
+        image_auc: None,
+        image_accuracy: None,
+        image_f1: None,
+        pixel_auc_fused: None,
+        pixel_f1_fused: None,
+    };
+    let Some(eval) = std::fs::read(measured_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<EvalReport>(&b).ok())
+    else {
+        return not;
+    };
+    let matches = rec.classifier.variants.iter().all(|v| {
+        eval.models
+            .iter()
+            .any(|(n, h)| *n == v.model && *h == v.sha256)
+    }) && !rec.classifier.variants.is_empty();
+    if !matches {
+        return not;
+    }
+    let fused = eval.pixel_level.get("fused");
+    let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    AccuracyStatement {
+        measured: true,
+        statement: format!(
+            "measured on {} ({} images): image-level AUC {}, accuracy {:.3}, F1 {:.3}; pixel-level AUC of the fused map {}, F1 {}",
+            eval.dataset,
+            eval.images_analysed,
+            f(eval.image_level.auc),
+            eval.image_level.accuracy,
+            eval.image_level.f1,
+            f(fused.and_then(|p| p.auc)),
+            f(fused.and_then(|p| p.f1)),
+        ),
+        dataset: Some(eval.dataset.clone()),
+        images: Some(eval.images_analysed),
+        image_auc: eval.image_level.auc,
+        image_accuracy: Some(eval.image_level.accuracy),
+        image_f1: Some(eval.image_level.f1),
+        pixel_auc_fused: fused.and_then(|p| p.auc),
+        pixel_f1_fused: fused.and_then(|p| p.f1),
+    }
+}
+
+/// Build the report document of an analysis.
+pub fn build_report(
+    analysis: &Analysis,
+    params: &AnalysisParams,
+    segmenter_models: &[(String, String)],
+    unavailable: &[Unavailable],
+    registry: &Registry,
+    notes: &Annotations,
+) -> ReportDoc {
+    let mut rec = record(analysis, params, segmenter_models, unavailable);
+    // Name the models that ran, so that the report re-runs exactly them.
+    if rec.params.classifiers.is_empty() {
+        rec.params.classifiers = rec
+            .classifier
+            .variants
+            .iter()
+            .map(|v| v.model.clone())
+            .collect();
+    }
+    if rec.params.segmenters.is_empty() {
+        rec.params.segmenters = rec.segmenters.iter().map(|s| s.name.clone()).collect();
+    }
+    // An absolute path, so that `verify-report` finds the input from anywhere.
+    if let Ok(abs) = std::path::absolute(&analysis.input_path) {
+        rec.input.path = abs.display().to_string();
+    }
+    let measured = registry
+        .manifest_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(MEASURED_FILE);
+    ReportDoc {
+        schema: REPORT_SCHEMA.to_string(),
+        created_utc: rec.created_utc.clone(),
+        tool: ReportTool {
+            name: "tamperscope".into(),
+            version: crate::VERSION.into(),
+            commit: crate::COMMIT.into(),
+        },
+        exif: exif_summary(&analysis.input_path),
+        models: model_provenance(registry, &rec),
+        accuracy: accuracy_statement(&measured, &rec),
+        methods: METHODS.to_string(),
+        limitations: LIMITATIONS.iter().map(|s| s.to_string()).collect(),
+        notes: notes.notes.clone(),
+        bookmarks: notes.bookmarks.clone(),
+        analysis: rec,
+    }
+}
+
+/// One picture of a report.
+pub struct Figure {
+    pub title: String,
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// Draw the colour scale (0..1) under it.
+    pub legend: bool,
+}
+
+/// A row of figures shown side by side.
+pub struct FigureRow {
+    pub heading: String,
+    pub figures: Vec<Figure>,
+}
+
+pub struct Figures {
+    pub rows: Vec<FigureRow>,
+    /// One composed view per bookmark, in bookmark order.
+    pub bookmarks: Vec<Figure>,
+    /// Colour scale 0..1, as a PNG strip.
+    pub legend_png: Vec<u8>,
+    pub cmap: ColorMap,
+}
+
+fn figure(title: impl Into<String>, img: &RgbImage, legend: bool) -> Result<Figure> {
+    Ok(Figure {
+        title: title.into(),
+        png: png_rgb(img.width(), img.height(), img.as_raw())?,
+        width: img.width(),
+        height: img.height(),
+        legend,
+    })
+}
+
+/// A 256 x 12 colour-scale strip, 0 on the left.
+pub fn legend_strip(cmap: ColorMap) -> RgbImage {
+    RgbImage::from_fn(256, 12, |x, _| image::Rgb(cmap.rgb8(x as f32 / 255.0)))
+}
+
+/// The photo with the bookmark's layers drawn over it, cropped to its pan / zoom.
+pub fn compose_view(analysis: &Analysis, bm: &Bookmark, cmap: ColorMap) -> RgbImage {
+    let photo = &analysis.working;
+    let mut img = photo.clone();
+    let opacity = bm.opacity.clamp(0.0, 1.0);
+    for layer in &bm.layers {
+        let (kind, seg) = layer.split_once(':').unwrap_or((layer.as_str(), ""));
+        let s = analysis
+            .segmenters
+            .iter()
+            .find(|s| s.segmentation.segmenter == seg);
+        match (kind, s) {
+            ("ela", _) => img = heat_overlay(&img, &analysis.ela_map, cmap, opacity),
+            ("fused", _) => img = heat_overlay(&img, &analysis.fused, cmap, opacity),
+            ("masks", Some(s)) => {
+                img = regions_overlay(&img, s.segmentation.regions.iter().map(|r| &r.mask))
+            }
+            ("chosen", Some(s)) => {
+                if let Some(c) = s.chosen {
+                    img = chosen_overlay(&img, &s.segmentation.regions[c].mask);
+                }
+            }
+            ("refined", Some(s)) => {
+                if let Some(r) = &s.refined {
+                    img = heat_overlay(&img, r, cmap, opacity);
+                }
+            }
+            (k, _) => {
+                if let Some(v) = k.strip_prefix("cam").and_then(|n| n.parse::<u32>().ok())
+                    && let Some(v) = analysis.variants.iter().find(|x| x.info.variant == v)
+                {
+                    img = heat_overlay(&img, &v.cam, cmap, opacity);
+                }
+            }
+        }
+    }
+    let zoom = bm.zoom.max(1.0);
+    if zoom > 1.0 {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let (cw, ch) = ((w / zoom).max(1.0), (h / zoom).max(1.0));
+        let x0 = (bm.center[0] * w - cw / 2.0).clamp(0.0, w - cw);
+        let y0 = (bm.center[1] * h - ch / 2.0).clamp(0.0, h - ch);
+        let crop =
+            image::imageops::crop_imm(&img, x0 as u32, y0 as u32, cw as u32, ch as u32).to_image();
+        img = image::imageops::resize(
+            &crop,
+            img.width(),
+            img.height(),
+            image::imageops::FilterType::Triangle,
+        );
+    }
+    img
+}
+
+/// Every image of the report, drawn from the analysis.
+pub fn figures(analysis: &Analysis, bookmarks: &[Bookmark], cmap: ColorMap) -> Result<Figures> {
+    let photo = &analysis.working;
+    let mut rows = vec![FigureRow {
+        heading: "Input and fused map".into(),
+        figures: vec![
+            figure("Input (working resolution)", photo, false)?,
+            figure(
+                "Fused map A (geometric mean of the CAMs)",
+                &heat_overlay(photo, &analysis.fused, cmap, 0.6),
+                true,
+            )?,
+        ],
+    }];
+    for s in &analysis.segmenters {
+        let name = &s.segmentation.segmenter;
+        let mut masks = regions_overlay(photo, s.segmentation.regions.iter().map(|r| &r.mask));
+        let mut figs = Vec::new();
+        match (s.chosen, &s.refined) {
+            (Some(c), Some(refined)) => {
+                let chosen = &s.segmentation.regions[c].mask;
+                // Outline the chosen region on both pictures.
+                masks = outline(&masks, chosen);
+                figs.push(figure(
+                    format!("{name}: masks (chosen #{c} outlined)"),
+                    &masks,
+                    false,
+                )?);
+                let over = outline(&heat_overlay(photo, refined, cmap, 0.6), chosen);
+                figs.push(figure(format!("{name}: refined heatmap H"), &over, true)?);
+            }
+            _ => figs.push(figure(
+                format!("{name}: masks (none chosen)"),
+                &masks,
+                false,
+            )?),
+        }
+        rows.push(FigureRow {
+            heading: format!("Segmenter {name}"),
+            figures: figs,
+        });
+    }
+    let bookmarks = bookmarks
+        .iter()
+        .map(|b| figure(b.caption.clone(), &compose_view(analysis, b, cmap), false))
+        .collect::<Result<Vec<_>>>()?;
+    let strip = legend_strip(cmap);
+    Ok(Figures {
+        rows,
+        bookmarks,
+        legend_png: png_rgb(strip.width(), strip.height(), strip.as_raw())?,
+        cmap,
+    })
+}
+
+/// The edge of `mask` drawn in cyan, two pixels wide.
+fn outline(img: &RgbImage, mask: &crate::raster::Mask) -> RgbImage {
+    let mut out = img.clone();
+    let (w, h) = (mask.width, mask.height);
+    let at = |x: isize, y: isize| {
+        x >= 0
+            && y >= 0
+            && (x as usize) < w
+            && (y as usize) < h
+            && mask.data[y as usize * w + x as usize]
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let (xi, yi) = (x as isize, y as isize);
+            if !at(xi, yi) {
+                continue;
+            }
+            let edge = (-2..=2).any(|d| !at(xi + d, yi) || !at(xi, yi + d));
+            if edge && (x as u32) < out.width() && (y as u32) < out.height() {
+                out.put_pixel(x as u32, y as u32, image::Rgb([0, 255, 255]));
+            }
+        }
+    }
+    out
+}
+
+/// Lines of text of the case header, as (label, value).
+pub fn header_rows(doc: &ReportDoc) -> Vec<(String, String)> {
+    let a = &doc.analysis;
+    let i = &a.input.info;
+    let mut rows = vec![
+        ("File".to_string(), i.file_name.clone()),
+        ("Path".into(), a.input.path.clone()),
+        (
+            "Size".into(),
+            format!(
+                "{} bytes, {} x {} pixels ({})",
+                i.file_bytes, i.width, i.height, i.format
+            ),
+        ),
+        ("SHA-256".into(), i.sha256.clone()),
+        ("MD5".into(), i.md5.clone()),
+    ];
+    let e = &doc.exif;
+    let exif = if !e.present {
+        "no EXIF".to_string()
+    } else {
+        let f = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        format!(
+            "make {}, model {}, taken {}, software {}, orientation {}, dimensions {}",
+            f(&e.make),
+            f(&e.model),
+            f(&e.date_time_original),
+            f(&e.software),
+            f(&e.orientation),
+            f(&e.dimensions)
+        )
+    };
+    rows.push(("EXIF".into(), exif));
+    rows.push(("Analysed".into(), doc.created_utc.clone()));
+    rows.push((
+        "Tool".into(),
+        format!(
+            "{} {} (commit {})",
+            doc.tool.name,
+            doc.tool.version,
+            if doc.tool.commit.is_empty() {
+                "unknown"
+            } else {
+                &doc.tool.commit
+            }
+        ),
+    ));
+    rows.push(("Execution provider".into(), a.execution_provider.clone()));
+    rows
+}
+
+pub fn model_rows(doc: &ReportDoc) -> Vec<String> {
+    doc.models
+        .iter()
+        .map(|m| {
+            format!(
+                "{} ({}, {}): sha256 {}; {}; source: {}; licence: {}",
+                m.name,
+                m.role,
+                m.status,
+                if m.sha256.is_empty() {
+                    "- (no weights)"
+                } else {
+                    &m.sha256
+                },
+                m.provenance,
+                m.source,
+                m.licence
+            )
+        })
+        .collect()
+}
+
+/// Every parameter, one `key = value` per line, from the JSON form of [`AnalysisParams`].
+pub fn param_rows(params: &AnalysisParams) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&p, v, out);
+                }
+            }
+            // f32 parameters, shown as written (0.8, not 0.800000011920929).
+            serde_json::Value::Number(n) if n.is_f64() => out.push(format!(
+                "{prefix} = {}",
+                n.as_f64().unwrap_or_default() as f32
+            )),
+            other => out.push(format!("{prefix} = {other}")),
+        }
+    }
+    if let Ok(v) = serde_json::to_value(params) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+pub fn verdict_rows(doc: &ReportDoc) -> Vec<String> {
+    let c = &doc.analysis.classifier;
+    let stand_in = c.status == STAND_IN_LABEL;
+    let mut rows: Vec<String> = c
+        .variants
+        .iter()
+        .map(|v| {
+            let tag = if v.status.contains("stand-in") {
+                "untrained stand-in: not a verdict".to_string()
+            } else {
+                v.verdict.clone()
+            };
+            format!(
+                "{} (variant b{}): p = {:.4} - {tag}",
+                v.model, v.variant, v.probability
+            )
+        })
+        .collect();
+    rows.push(format!(
+        "Mean probability {:.4} - {}",
+        c.mean_probability,
+        if stand_in {
+            "untrained stand-in: not a verdict".to_string()
+        } else {
+            c.verdict.clone()
+        }
+    ));
+    rows
+}
+
+/// Rows of the similarity table: (rank, label, area %, S paper, S normalized, chosen).
+pub fn table_rows(seg: &crate::output::SegmenterRecord, pixels: usize) -> Vec<[String; 6]> {
+    let mut idx: Vec<usize> = (0..seg.regions.len()).collect();
+    idx.sort_by(|&a, &b| seg.regions[b].s.total_cmp(&seg.regions[a].s));
+    idx.iter()
+        .take(TABLE_ROWS)
+        .enumerate()
+        .map(|(rank, &i)| {
+            let r = &seg.regions[i];
+            [
+                (rank + 1).to_string(),
+                format!("#{} {}", r.index, r.label),
+                format!("{:.2}", 100.0 * r.area as f64 / pixels.max(1) as f64),
+                format!("{:.4}", r.s_paper),
+                format!("{:.4}", r.s_normalized),
+                if seg.chosen == Some(i) {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn data_uri(png: &[u8]) -> String {
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
+}
+
+/// A self-contained HTML page: images embedded as base64 PNG data URIs, no external resource.
+pub fn render_html(doc: &ReportDoc, figs: &Figures) -> String {
+    let a = &doc.analysis;
+    let mut h = String::new();
+    let legend = data_uri(&figs.legend_png);
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str(&format!(
+        "<title>tamperscope report: {}</title>\n",
+        esc(&a.input.info.file_name)
+    ));
+    h.push_str("<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}table{border-collapse:collapse}code,.mono{font-family:monospace}figure{display:inline-block;margin:4px;vertical-align:top}figure img{max-width:520px}.legend{display:flex;align-items:center;gap:4px}.legend img{width:256px;height:12px}.warn{color:#a00;font-weight:bold}</style>\n</head>\n<body>\n");
+    h.push_str(&format!(
+        "<h1>Case report: {}</h1>\n<h2>Case</h2>\n<table>\n",
+        esc(&a.input.info.file_name)
+    ));
+    for (k, v) in header_rows(doc) {
+        h.push_str(&format!(
+            "<tr><th>{}</th><td class=\"mono\">{}</td></tr>\n",
+            esc(&k),
+            esc(&v)
+        ));
+    }
+    h.push_str("</table>\n<h2>Models</h2>\n<ul>\n");
+    for m in model_rows(doc) {
+        h.push_str(&format!("<li>{}</li>\n", esc(&m)));
+    }
+    h.push_str("</ul>\n<h2>Parameters</h2>\n<ul class=\"mono\">\n");
+    for p in param_rows(&a.params) {
+        h.push_str(&format!("<li>{}</li>\n", esc(&p)));
+    }
+    h.push_str("</ul>\n<h2>Verdict</h2>\n<ul>\n");
+    for v in verdict_rows(doc) {
+        let class = if v.contains("stand-in") {
+            " class=\"warn\""
+        } else {
+            ""
+        };
+        h.push_str(&format!("<li{class}>{}</li>\n", esc(&v)));
+    }
+    h.push_str(&format!(
+        "</ul>\n<p><b>Limitation - measured accuracy:</b> {}</p>\n<h2>Figures</h2>\n",
+        esc(&doc.accuracy.statement)
+    ));
+    for row in &figs.rows {
+        h.push_str(&format!("<h3>{}</h3>\n<div>\n", esc(&row.heading)));
+        for f in &row.figures {
+            h.push_str(&format!(
+                "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}",
+                data_uri(&f.png),
+                esc(&f.title),
+                f.width,
+                f.height,
+                esc(&f.title)
+            ));
+            if f.legend {
+                h.push_str(&format!(
+                    "<div class=\"legend\">0 <img src=\"{legend}\" alt=\"colour scale 0 to 1\"> 1</div>"
+                ));
+            }
+            h.push_str("</figcaption></figure>\n");
+        }
+        h.push_str("</div>\n");
+    }
+    let pixels = a.working_size[0] * a.working_size[1];
+    h.push_str("<h2>Similarity</h2>\n");
+    for s in &a.segmenters {
+        h.push_str(&format!(
+            "<h3>{} (top {} of {} masks; r1 = {}, r0 = {})</h3>\n<table>\n<tr><th>rank</th><th>mask</th><th>area %</th><th>S paper</th><th>S normalized</th><th>chosen</th></tr>\n",
+            esc(&s.name),
+            TABLE_ROWS.min(s.regions.len()),
+            s.regions.len(),
+            s.likelihoods.map_or("-".into(), |l| format!("{:.5}", l.r1)),
+            s.likelihoods.map_or("-".into(), |l| format!("{:.5}", l.r0)),
+        ));
+        for r in table_rows(s, pixels) {
+            h.push_str("<tr>");
+            for c in r {
+                h.push_str(&format!("<td>{}</td>", esc(&c)));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str(&format!(
+        "<h2>Method</h2>\n<p>{}</p>\n<h3>Limitations</h3>\n<ul>\n",
+        esc(&doc.methods)
+    ));
+    for l in &doc.limitations {
+        h.push_str(&format!("<li>{}</li>\n", esc(l)));
+    }
+    h.push_str("</ul>\n<h2>Analyst's notes</h2>\n");
+    if doc.notes.trim().is_empty() {
+        h.push_str("<p><i>none</i></p>\n");
+    } else {
+        for para in doc.notes.split("\n\n") {
+            h.push_str(&format!("<p>{}</p>\n", esc(para).replace('\n', "<br>")));
+        }
+    }
+    h.push_str("<h2>Bookmarked views</h2>\n");
+    if figs.bookmarks.is_empty() {
+        h.push_str("<p><i>none</i></p>\n");
+    }
+    for f in &figs.bookmarks {
+        h.push_str(&format!(
+            "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}</figcaption></figure>\n",
+            data_uri(&f.png),
+            esc(&f.title),
+            f.width,
+            f.height,
+            esc(&f.title)
+        ));
+    }
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+// ---- PDF -------------------------------------------------------------------------------------
+
+const PAGE_W: f32 = 595.0;
+const PAGE_H: f32 = 842.0;
+const MARGIN: f32 = 40.0;
+
+enum Item {
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        mono: bool,
+        text: String,
+    },
+    Image {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        png: Vec<u8>,
+    },
+}
+
+/// A flow layout: items placed top to bottom, a new page when the next block does not fit.
+struct Layout {
+    pages: Vec<Vec<Item>>,
+    y: f32,
+}
+
+impl Layout {
+    fn new() -> Self {
+        Self {
+            pages: vec![Vec::new()],
+            y: MARGIN,
+        }
+    }
+
+    fn need(&mut self, h: f32) {
+        if self.y + h > PAGE_H - MARGIN && self.y > MARGIN {
+            self.new_page();
+        }
+    }
+
+    fn new_page(&mut self) {
+        self.pages.push(Vec::new());
+        self.y = MARGIN;
+    }
+
+    fn push(&mut self, item: Item) {
+        if let Some(p) = self.pages.last_mut() {
+            p.push(item);
+        }
+    }
+
+    /// Wrapped text at indent `x`.
+    fn text(&mut self, x: f32, size: f32, mono: bool, text: &str) {
+        let char_w = size * if mono { 0.6 } else { 0.5 };
+        let per_line = (((PAGE_W - MARGIN - x) / char_w) as usize).max(10);
+        for line in wrap(text, per_line) {
+            self.need(size * 1.3);
+            self.y += size * 1.3;
+            self.push(Item::Text {
+                x,
+                y: self.y - size * 0.3,
+                size,
+                mono,
+                text: line,
+            });
+        }
+    }
+
+    fn heading(&mut self, size: f32, text: &str) {
+        self.need(size * 3.0);
+        self.y += size * 0.6;
+        self.text(MARGIN, size, false, text);
+        self.y += size * 0.3;
+    }
+}
+
+fn wrap(text: &str, per_line: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for para in text.lines() {
+        let mut line = String::new();
+        for word in para.split(' ') {
+            let mut word = word.to_string();
+            // Break words longer than a line (hashes, paths).
+            while word.chars().count() > per_line {
+                if !line.is_empty() {
+                    lines.push(std::mem::take(&mut line));
+                }
+                let head: String = word.chars().take(per_line).collect();
+                word = word.chars().skip(per_line).collect();
+                lines.push(head);
+            }
+            if line.chars().count() + word.chars().count() + 1 > per_line && !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&word);
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// A rendered PDF and its number of pages.
+pub struct Pdf {
+    pub bytes: Vec<u8>,
+    pub pages: usize,
+}
+
+fn lay_out(doc: &ReportDoc, figs: &Figures) -> Layout {
+    let a = &doc.analysis;
+    let mut l = Layout::new();
+    l.heading(18.0, &format!("Case report: {}", a.input.info.file_name));
+    for (k, v) in header_rows(doc) {
+        l.text(
+            MARGIN,
+            8.0,
+            k == "SHA-256" || k == "MD5",
+            &format!("{k}: {v}"),
+        );
+    }
+    l.heading(12.0, "Models");
+    for m in model_rows(doc) {
+        l.text(MARGIN, 8.0, false, &m);
+        l.y += 2.0;
+    }
+    l.heading(12.0, "Verdict");
+    for v in verdict_rows(doc) {
+        l.text(MARGIN, 9.0, false, &v);
+    }
+    l.y += 4.0;
+    l.text(
+        MARGIN,
+        9.0,
+        false,
+        &format!("Limitation - measured accuracy: {}", doc.accuracy.statement),
+    );
+    l.heading(12.0, "Parameters");
+    for p in param_rows(&a.params) {
+        l.text(MARGIN, 8.0, true, &p);
+    }
+    // Figures: two per row.
+    l.new_page();
+    l.heading(14.0, "Figures");
+    let col_w = (PAGE_W - 2.0 * MARGIN - 10.0) / 2.0;
+    for row in &figs.rows {
+        let img_h = row
+            .figures
+            .iter()
+            .map(|f| col_w * f.height as f32 / f.width.max(1) as f32)
+            .fold(0.0, f32::max);
+        l.need(img_h + 60.0);
+        l.heading(10.0, &row.heading);
+        let top = l.y;
+        for (i, f) in row.figures.iter().enumerate() {
+            let x = MARGIN + i as f32 * (col_w + 10.0);
+            let h = col_w * f.height as f32 / f.width.max(1) as f32;
+            l.push(Item::Image {
+                x,
+                y: top,
+                w: col_w,
+                h,
+                png: f.png.clone(),
+            });
+            l.push(Item::Text {
+                x,
+                y: top + h + 10.0,
+                size: 7.5,
+                mono: false,
+                text: f.title.clone(),
+            });
+            if f.legend {
+                l.push(Item::Text {
+                    x,
+                    y: top + h + 24.0,
+                    size: 7.0,
+                    mono: false,
+                    text: "0".into(),
+                });
+                l.push(Item::Image {
+                    x: x + 8.0,
+                    y: top + h + 17.0,
+                    w: 128.0,
+                    h: 8.0,
+                    png: figs.legend_png.clone(),
+                });
+                l.push(Item::Text {
+                    x: x + 140.0,
+                    y: top + h + 24.0,
+                    size: 7.0,
+                    mono: false,
+                    text: "1".into(),
+                });
+            }
+        }
+        l.y = top + img_h + 34.0;
+    }
+    // Tables.
+    l.new_page();
+    l.heading(14.0, "Similarity of the masks to the fused map");
+    let pixels = a.working_size[0] * a.working_size[1];
+    let cols = [0.0, 30.0, 200.0, 260.0, 340.0, 430.0];
+    for s in &a.segmenters {
+        l.heading(
+            10.0,
+            &format!(
+                "{}: top {} of {} masks; r1 = {}, r0 = {}",
+                s.name,
+                TABLE_ROWS.min(s.regions.len()),
+                s.regions.len(),
+                s.likelihoods.map_or("-".into(), |x| format!("{:.5}", x.r1)),
+                s.likelihoods.map_or("-".into(), |x| format!("{:.5}", x.r0)),
+            ),
+        );
+        let header = [
+            "rank",
+            "mask",
+            "area %",
+            "S paper",
+            "S normalized",
+            "chosen",
+        ]
+        .map(String::from);
+        for (k, r) in std::iter::once(header)
+            .chain(table_rows(s, pixels))
+            .enumerate()
+        {
+            l.need(12.0);
+            l.y += 11.0;
+            for (c, cell) in r.iter().enumerate() {
+                let cell: String = cell.chars().take(34).collect();
+                l.push(Item::Text {
+                    x: MARGIN + cols[c],
+                    y: l.y,
+                    size: 8.0,
+                    mono: k > 0 && c != 1,
+                    text: cell,
+                });
+            }
+        }
+        l.y += 6.0;
+    }
+    l.heading(12.0, "Method");
+    l.text(MARGIN, 9.0, false, &doc.methods);
+    l.heading(11.0, "Limitations");
+    for lim in &doc.limitations {
+        l.text(MARGIN + 8.0, 8.5, false, &format!("- {lim}"));
+    }
+    l.heading(12.0, "Analyst's notes");
+    if doc.notes.trim().is_empty() {
+        l.text(MARGIN, 9.0, false, "none");
+    } else {
+        l.text(MARGIN, 9.0, false, &doc.notes);
+    }
+    l.heading(12.0, "Bookmarked views");
+    if figs.bookmarks.is_empty() {
+        l.text(MARGIN, 9.0, false, "none");
+    }
+    for f in &figs.bookmarks {
+        let w = col_w * 1.4;
+        let h = w * f.height as f32 / f.width.max(1) as f32;
+        l.need(h + 30.0);
+        let top = l.y + 4.0;
+        l.push(Item::Image {
+            x: MARGIN,
+            y: top,
+            w,
+            h,
+            png: f.png.clone(),
+        });
+        l.y = top + h;
+        l.text(MARGIN, 9.0, false, &f.title);
+        l.y += 8.0;
+    }
+    l
+}
+
+/// Render the report as PDF (A4 pages).
+pub fn render_pdf(doc: &ReportDoc, figs: &Figures) -> Result<Pdf> {
+    use krilla::Document;
+    use krilla::geom::{Point, Size, Transform};
+    use krilla::image::Image;
+    use krilla::page::PageSettings;
+    use krilla::text::{Font, TextDirection};
+
+    let pdf_err = |what: &str, e: String| EngineError::Other(format!("PDF {what}: {e}"));
+    let sans = Font::new(epaint_default_fonts::UBUNTU_LIGHT.into(), 0)
+        .ok_or_else(|| pdf_err("font", "cannot load the sans-serif font".into()))?;
+    let mono = Font::new(epaint_default_fonts::HACK_REGULAR.into(), 0)
+        .ok_or_else(|| pdf_err("font", "cannot load the monospace font".into()))?;
+    let layout = lay_out(doc, figs);
+    let n = layout.pages.len();
+    let mut document = Document::new();
+    for (pi, items) in layout.pages.into_iter().enumerate() {
+        let settings = PageSettings::from_wh(PAGE_W, PAGE_H)
+            .ok_or_else(|| pdf_err("page", "bad page size".into()))?;
+        let mut page = document.start_page_with(settings);
+        let mut surface = page.surface();
+        for item in items {
+            match item {
+                Item::Text {
+                    x,
+                    y,
+                    size,
+                    mono: m,
+                    text,
+                } => surface.draw_text(
+                    Point::from_xy(x, y),
+                    if m { mono.clone() } else { sans.clone() },
+                    size,
+                    &text,
+                    false,
+                    TextDirection::Auto,
+                ),
+                Item::Image { x, y, w, h, png } => {
+                    let img = Image::from_png(png.into(), true).map_err(|e| pdf_err("image", e))?;
+                    let size =
+                        Size::from_wh(w, h).ok_or_else(|| pdf_err("image", "bad size".into()))?;
+                    surface.push_transform(&Transform::from_translate(x, y));
+                    surface.draw_image(img, size);
+                    surface.pop();
+                }
+            }
+        }
+        surface.draw_text(
+            Point::from_xy(PAGE_W - MARGIN - 60.0, PAGE_H - 20.0),
+            sans.clone(),
+            7.0,
+            &format!("page {} of {n}", pi + 1),
+            false,
+            TextDirection::Auto,
+        );
+        surface.finish();
+        page.finish();
+    }
+    let bytes = document
+        .finish()
+        .map_err(|e| pdf_err("writer", format!("{e:?}")))?;
+    Ok(Pdf { bytes, pages: n })
+}
