@@ -80,7 +80,7 @@ fn analyze_writes_json_and_maps() {
 fn stand_in_classifier_is_labelled_as_such() {
     let out = tempfile::tempdir().expect("tmp");
     let o = tamperscope()
-        .args(["analyze", "--segmenter", "felzenszwalb", "--out"])
+        .args(["analyze", "--classifier", "standin-b2", "--classifier", "standin-b4", "--segmenter", "felzenszwalb", "--out"])
         .arg(out.path())
         .arg(common::sample("kleiber_authentic.jpg"))
         .output()
@@ -201,8 +201,10 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
     }
     assert!(json["pixel_level_by_kind"]["splicing"]["fused"]["auc"].is_number());
     let stdout = String::from_utf8_lossy(&o.stdout);
+    // The shipped, trained classifier is the default: no stand-in label.
+    assert_eq!(json["classifier_status"], "trained");
     assert!(
-        stdout.contains("pixel level") && stdout.contains("untrained stand-in"),
+        stdout.contains("pixel level") && !stdout.contains("untrained stand-in"),
         "{stdout}"
     );
 }

@@ -143,13 +143,17 @@ fn cli_reports_json_html_pdf() {
         hex::encode(md5::Md5::digest(&bytes))
     );
     assert_eq!(json["analysis"]["input"]["file_bytes"], bytes.len() as u64);
+    // The default classifier is the shipped WCBnet, whose accuracy models/measured.json records.
     assert_eq!(
-        json["accuracy"]["measured"], false,
-        "stand-ins are never measured"
+        json["accuracy"]["measured"], true,
+        "the shipped models are measured"
     );
-    assert_eq!(
-        json["accuracy"]["statement"],
-        "accuracy of these models not measured"
+    assert!(
+        json["accuracy"]["statement"]
+            .as_str()
+            .is_some_and(|s| s.contains("casia1/val") && s.contains("image-level AUC 0.927")),
+        "{}",
+        json["accuracy"]["statement"]
     );
     assert!(
         json["notes"]
@@ -184,7 +188,9 @@ fn cli_reports_json_html_pdf() {
     }
     // input + fused + masks + refined + bookmark + legends (fused, refined)
     assert!(images >= 7, "{images} images");
-    assert!(html.contains("untrained stand-in: not a verdict"));
+    // Trained classifier: a verdict with the measured accuracy as its limitation, no stand-in label.
+    assert!(!html.contains("untrained stand-in: not a verdict"));
+    assert!(html.contains("image-level AUC 0.927"));
     assert!(html.contains("Zoom on the chosen region"));
     assert!(
         !html.contains("http://") && !html.contains("https://"),
