@@ -27,7 +27,7 @@ fi
 log "Python venv (.venv) for the model tools"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r training/requirements-tools.txt
+.venv/bin/python -m pip install -q -r training/requirements-tools.txt -r training/requirements-train.txt
 
 log "ONNX Runtime $ORT_VERSION library from the PyPI wheel"
 ORT_DIR=third_party/onnxruntime/lib
