@@ -282,10 +282,10 @@ mod tests {
         let (w, h) = (101usize, 243usize);
         for y in 0..h {
             for x in 0..w {
-                for c in 0..3 {
+                for (c, plane) in native.iter().enumerate() {
                     let want = img.get_pixel(x as u32, y as u32).0[c] as f32
                         - whole.get_pixel(x as u32, y as u32).0[c] as f32;
-                    assert_eq!(native[c][y * w + x], want, "pixel {x},{y} channel {c}");
+                    assert_eq!(plane[y * w + x], want, "pixel {x},{y} channel {c}");
                 }
             }
         }

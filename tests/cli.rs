@@ -80,7 +80,16 @@ fn analyze_writes_json_and_maps() {
 fn stand_in_classifier_is_labelled_as_such() {
     let out = tempfile::tempdir().expect("tmp");
     let o = tamperscope()
-        .args(["analyze", "--classifier", "standin-b2", "--classifier", "standin-b4", "--segmenter", "felzenszwalb", "--out"])
+        .args([
+            "analyze",
+            "--classifier",
+            "standin-b2",
+            "--classifier",
+            "standin-b4",
+            "--segmenter",
+            "felzenszwalb",
+            "--out",
+        ])
         .arg(out.path())
         .arg(common::sample("kleiber_authentic.jpg"))
         .output()
