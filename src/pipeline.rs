@@ -125,6 +125,21 @@ pub struct Prepared {
     pub ela: BTreeMap<(u8, u32), SignedEla>,
 }
 
+impl Prepared {
+    /// The plain |ELA| map at the working resolution (display and the section 7 baseline).
+    pub fn ela_map(&self, box_radius: usize) -> Map {
+        let (w, h) = (
+            self.working.width() as usize,
+            self.working.height() as usize,
+        );
+        self.ela
+            .values()
+            .next()
+            .map(|e| e.abs_map(w, h, box_radius))
+            .unwrap_or_else(|| Map::filled(w, h, 0.0))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct VariantResult {
     pub info: VariantInfo,
@@ -363,10 +378,7 @@ impl Engine {
         let total = 4 + self.segmenters.len();
         let mut timings = Vec::new();
         let mut index = 0;
-        let mut stage = |name: &str,
-                         timings: &mut Vec<StageTime>,
-                         progress: &mut dyn FnMut(Progress)|
-         -> Result<Instant> {
+        let mut stage = |name: &str, progress: &mut dyn FnMut(Progress)| -> Result<Instant> {
             if cancel.load(Ordering::Relaxed) {
                 return Err(EngineError::Cancelled);
             }
@@ -376,7 +388,6 @@ impl Engine {
                 index,
                 total,
             });
-            let _ = timings;
             Ok(Instant::now())
         };
         let done = |name: &str,
@@ -394,25 +405,16 @@ impl Engine {
             });
         };
 
-        let t = stage("load", &mut timings, progress)?;
+        let t = stage("load", progress)?;
         let image = self.load(path)?;
         done("load", t, &mut timings, progress);
 
-        let t = stage("ela", &mut timings, progress)?;
+        let t = stage("ela", progress)?;
         let prepared = self.prepare(image)?;
-        let (w, h) = (
-            prepared.working.width() as usize,
-            prepared.working.height() as usize,
-        );
-        let ela_map = prepared
-            .ela
-            .values()
-            .next()
-            .map(|e| e.abs_map(w, h, self.params.ela_box_radius))
-            .unwrap_or_else(|| Map::filled(w, h, 0.0));
+        let ela_map = prepared.ela_map(self.params.ela_box_radius);
         done("ela", t, &mut timings, progress);
 
-        let t = stage("classify", &mut timings, progress)?;
+        let t = stage("classify", progress)?;
         let (variants, fused) = self.classify(&prepared)?;
         done("classify", t, &mut timings, progress);
 
@@ -422,7 +424,7 @@ impl Engine {
         let similarity = self.params.similarity;
         for s in &mut self.segmenters {
             let name = format!("segment:{}", s.name());
-            let t = stage(&name, &mut timings, progress)?;
+            let t = stage(&name, progress)?;
             match s.segment(&prepared.working, &rule) {
                 Ok(seg) => {
                     done(&name, t, &mut timings, progress);
@@ -437,7 +439,7 @@ impl Engine {
                 }),
             }
         }
-        let _ = stage("done", &mut timings, progress)?;
+        let _ = stage("done", progress)?;
         let Prepared { image, working, .. } = prepared;
         Ok(Analysis {
             image: image.info,

@@ -284,16 +284,7 @@ impl Worker {
                 let prepared = engine
                     .prepare(loaded)
                     .map_err(|e| Stop::Failed(e.to_string()))?;
-                let (w, h) = (
-                    prepared.working.width() as usize,
-                    prepared.working.height() as usize,
-                );
-                let ela = prepared
-                    .ela
-                    .values()
-                    .next()
-                    .map(|e| e.abs_map(w, h, engine.params.ela_box_radius))
-                    .unwrap_or_else(|| Map::filled(w, h, 0.0));
+                let ela = prepared.ela_map(engine.params.ela_box_radius);
                 (Some(prepared), ela)
             }
             None => {
