@@ -3,17 +3,36 @@
 // Bindings (group 0):
 //   0 uniform View     per pane, rewritten every frame (transform, opacities, colour maps)
 //   1 photo_tex        RGBA8 photo with a box-filtered mip chain (uploaded once per image)
-//   2 heat_tex         R8 array at the working resolution, one layer per map:
-//                      0 ELA, 1 A_2, 2 A_3, 3 A_4, 4 A (fused), 5.. H per segmenter
-//   3 index_tex        R16Uint array at the working resolution, one layer per segmenter:
-//                      region index + 1 per pixel, 0 = no region
+//   2 heat_tex         RGBA8 array at the working resolution, four maps per texel: slot k is
+//                      channel k % 4 of layer k / 4. Slots: 0 ELA, 1 A_2, 2 A_3, 3 A_4,
+//                      4 A (fused), 5.. H per segmenter
+//   3 index_tex        RG16Uint array at the working resolution, one layer per segmenter:
+//                      r = region index + 1 per pixel (0 = no region), g = distance to the
+//                      nearest region boundary in 1/16 working pixels
 //   4 linear_sampler   trilinear, clamp to edge
 //   5 nearest_sampler  nearest, for pixel peeping when zoomed in (level 0)
 //
 // The colour maps are the same polynomial fits as `tamperscope::colormap::ColorMap::rgb`.
+//
+// Which layers are on, their colour maps and the sampling mode are pipeline-overridable
+// constants (one pipeline per combination, made on first use and cached by `gpu.rs`), and the
+// per-layer code is unrolled by hand. A GPU would branch on uniforms cheaply, but a software
+// rasteriser (Mesa lavapipe) runs both sides of every branch for every pixel: with uniforms
+// alone, each pixel paid for all nine layers, all four colour maps and all four segmenters.
+// Opacities, the chosen region and the highlighted region stay uniforms (sliders and
+// hovering do not make new pipelines).
 
-const HEAT_SLOTS: u32 = 9u;
-const SEGMENTERS: u32 = 4u;
+// Bit k: heat slot k is drawn.
+override HEAT_ON: u32 = 0u;
+// Bits 2k..2k+1: colour map of heat slot k.
+override HEAT_CMAPS: u32 = 0u;
+// Bit s: segmenter s draws all its masks / darkens outside its chosen mask / may be highlighted.
+override SEG_MASKS: u32 = 0u;
+override SEG_CHOSEN: u32 = 0u;
+override SEG_HIGHLIGHT: u32 = 0u;
+// Nearest photo sampling (pixel peeping), sRGB (linear) target.
+override NEAREST_PHOTO: bool = false;
+override LINEAR_TARGET: bool = false;
 
 struct View {
     // xy: framebuffer position (px) of the photo's top-left corner; z: framebuffer px per photo px;
@@ -121,20 +140,18 @@ fn region_color(i: i32) -> vec3<f32> {
     return rgb + vec3<f32>(1.0 - c);
 }
 
-// Region index (-1 = none) of segmenter `s` at working-resolution position `p`.
-fn region_at(p: vec2<f32>, s: u32) -> i32 {
-    let size = vec2<i32>(view.sizes.zw);
-    let q = vec2<i32>(floor(p));
-    if q.x < 0 || q.y < 0 || q.x >= size.x || q.y >= size.y {
-        return -1;
-    }
-    return i32(textureLoad(index_tex, q, s, 0).r) - 1;
-}
+// Region index (-1 = none) of segmenter `s` at working-resolution position `p`, and whether
+// `p` lies within `step` working pixels of that region's outline.
+struct RegionHit {
+    region: i32,
+    edge: bool,
+};
 
-// Whether `p` lies inside region `r` within `step` working pixels of its outline.
-fn on_edge(p: vec2<f32>, s: u32, r: i32, step: f32) -> bool {
-    return region_at(p + vec2<f32>(step, 0.0), s) != r || region_at(p - vec2<f32>(step, 0.0), s) != r
-        || region_at(p + vec2<f32>(0.0, step), s) != r || region_at(p - vec2<f32>(0.0, step), s) != r;
+fn region_at(p: vec2<f32>, s: u32, step: f32) -> RegionHit {
+    let size = vec2<i32>(view.sizes.zw);
+    let q = clamp(vec2<i32>(floor(p)), vec2<i32>(0), size - vec2<i32>(1));
+    let t = textureLoad(index_tex, q, s, 0);
+    return RegionHit(i32(t.r) - 1, f32(t.g) < step * 16.0);
 }
 
 fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
@@ -144,10 +161,63 @@ fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
 }
 
 fn finish(c: vec3<f32>) -> vec4<f32> {
-    if view.origin_scale.w > 0.5 {
+    if LINEAR_TARGET {
         return vec4<f32>(srgb_to_linear(c), 1.0);
     }
     return vec4<f32>(c, 1.0);
+}
+
+// The four heat slots of texture layer `l`, sampled only if one of them is shown.
+fn heat_texel(l: u32, uv: vec2<f32>) -> vec4<f32> {
+    if (HEAT_ON & (15u << (4u * l))) == 0u {
+        return vec4<f32>(0.0);
+    }
+    return textureSampleLevel(heat_tex, linear_sampler, uv, l, 0.0);
+}
+
+// Heat slot `k` (value `v`) over `c` (k is a literal at every call, so the tests fold away).
+fn heat_layer(c: vec3<f32>, k: u32, v: f32) -> vec3<f32> {
+    if (HEAT_ON & (1u << k)) == 0u {
+        return c;
+    }
+    let op = view.heat_opacity[k / 4u][k % 4u];
+    let shown = select(0.0, op, v >= view.misc.x);
+    return mix(c, colormap((HEAT_CMAPS >> (2u * k)) & 3u, v), shown);
+}
+
+// Segmenter `s`'s masks, chosen mask and highlight over `c` (s is a literal at every call).
+fn seg_layer(c_in: vec3<f32>, s: u32, p: vec2<f32>, step: f32) -> vec3<f32> {
+    let masks = (SEG_MASKS & (1u << s)) != 0u;
+    let chosen_on = (SEG_CHOSEN & (1u << s)) != 0u;
+    let may_highlight = (SEG_HIGHLIGHT & (1u << s)) != 0u;
+    if !masks && !chosen_on && !may_highlight {
+        return c_in;
+    }
+    var c = c_in;
+    let hit = region_at(p, s, step);
+    let r = hit.region;
+    let edge = r >= 0 && hit.edge;
+    if masks {
+        let mo = view.mask_opacity[s];
+        c = mix(c, region_color(r), select(0.0, select(0.25, 1.0, edge) * mo, r >= 0));
+    }
+    if chosen_on {
+        let co = view.chosen_opacity[s];
+        let chosen = view.chosen_index[s];
+        if r != chosen {
+            c = c * (1.0 - co * 0.67);
+        } else if edge {
+            c = mix(c, vec3<f32>(0.0, 1.0, 1.0), co);
+        }
+    }
+    if may_highlight && view.highlight.x == i32(s) && r >= 0 && r == view.highlight.y {
+        if edge {
+            c = vec3<f32>(1.0, 1.0, 0.2);
+        } else {
+            c = mix(c, vec3<f32>(1.0, 1.0, 0.6), 0.3);
+        }
+    }
+    return c;
 }
 
 @fragment
@@ -157,60 +227,35 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     if uv.x < 0.0 || uv.y < 0.0 || uv.x >= 1.0 || uv.y >= 1.0 {
         return finish(vec3<f32>(view.misc.y));
     }
-    // The zoom is the same over the whole pane, so is the mip level: explicit LOD, one sample.
-    let lod = max(0.0, -log2(view.origin_scale.z));
     var c: vec3<f32>;
-    if view.misc.z > 0.5 {
+    if NEAREST_PHOTO {
         c = textureSampleLevel(photo_tex, nearest_sampler, uv, 0.0).rgb;
     } else {
+        // The zoom is the same over the whole pane, so is the mip level: one explicit, whole
+        // level (the sharper of the two around the zoom), so one bilinear lookup, not two.
+        let lod = floor(max(0.0, -log2(view.origin_scale.z)));
         c = textureSampleLevel(photo_tex, linear_sampler, uv, lod).rgb;
     }
-
-    for (var k = 0u; k < HEAT_SLOTS; k++) {
-        let op = view.heat_opacity[k / 4u][k % 4u];
-        if op > 0.0 {
-            let v = textureSampleLevel(heat_tex, linear_sampler, uv, k, 0.0).r;
-            if v >= view.misc.x {
-                c = mix(c, colormap(view.heat_cmap[k / 4u][k % 4u], v), op);
-            }
-        }
-    }
+    let h0 = heat_texel(0u, uv);
+    let h1 = heat_texel(1u, uv);
+    let h2 = heat_texel(2u, uv);
+    c = heat_layer(c, 0u, h0[0]);
+    c = heat_layer(c, 1u, h0[1]);
+    c = heat_layer(c, 2u, h0[2]);
+    c = heat_layer(c, 3u, h0[3]);
+    c = heat_layer(c, 4u, h1[0]);
+    c = heat_layer(c, 5u, h1[1]);
+    c = heat_layer(c, 6u, h1[2]);
+    c = heat_layer(c, 7u, h1[3]);
+    c = heat_layer(c, 8u, h2[0]);
 
     let p = uv * view.sizes.zw;
     // Outlines about 1.5 screen pixels wide at any zoom.
     let screen_per_work = view.origin_scale.z * view.sizes.x / view.sizes.z;
     let step = max(1.5 / screen_per_work, 0.5);
-    for (var s = 0u; s < SEGMENTERS; s++) {
-        let mo = view.mask_opacity[s];
-        let co = view.chosen_opacity[s];
-        let highlighted = view.highlight.x == i32(s) && view.highlight.y >= 0;
-        if mo <= 0.0 && co <= 0.0 && !highlighted {
-            continue;
-        }
-        let r = region_at(p, s);
-        if r < 0 && co <= 0.0 {
-            continue;
-        }
-        // One outline test per segmenter, shared by the three uses below.
-        let edge = r >= 0 && on_edge(p, s, r, step);
-        if mo > 0.0 && r >= 0 {
-            c = mix(c, region_color(r), select(0.25, 1.0, edge) * mo);
-        }
-        let chosen = view.chosen_index[s];
-        if co > 0.0 && chosen >= 0 {
-            if r != chosen {
-                c = c * (1.0 - co * 0.67);
-            } else if edge {
-                c = mix(c, vec3<f32>(0.0, 1.0, 1.0), co);
-            }
-        }
-        if highlighted && r == view.highlight.y {
-            if edge {
-                c = vec3<f32>(1.0, 1.0, 0.2);
-            } else {
-                c = mix(c, vec3<f32>(1.0, 1.0, 0.6), 0.3);
-            }
-        }
-    }
+    c = seg_layer(c, 0u, p, step);
+    c = seg_layer(c, 1u, p, step);
+    c = seg_layer(c, 2u, p, step);
+    c = seg_layer(c, 3u, p, step);
     return finish(c);
 }

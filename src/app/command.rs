@@ -57,9 +57,21 @@ pub enum Command {
     OneToOne {
         pixels_per_point: f32,
     },
+    /// Export the image view as shown (pan, zoom, compare panes) at screen resolution.
     ExportViewDialog,
     ExportView(PathBuf),
+    /// Export the whole image with the visible layers, at the working resolution.
+    ExportLayersDialog,
+    ExportLayers(PathBuf),
     DismissError(usize),
+    /// Install a model of the manifest, from its download address or from a file.
+    InstallModel {
+        name: String,
+        from: Option<PathBuf>,
+    },
+    InstallModelFromFileDialog(String),
+    /// Re-open the engine (after installing models) and analyse the open image again.
+    ReloadModels,
     /// The analyst's notes of the open document.
     SetNotes(String),
     /// Bookmark the current view with a caption.
@@ -169,22 +181,13 @@ impl TamperscopeApp {
                 };
             }
             Command::ExportViewDialog => {
-                let name = self
-                    .rt
-                    .doc
-                    .as_ref()
-                    .and_then(|d| d.path.file_stem())
-                    .map(|s| format!("{}_view.png", s.to_string_lossy()))
-                    .unwrap_or_else(|| "view.png".into());
-                let mut dialog = rfd::FileDialog::new()
-                    .add_filter("PNG", &["png"])
-                    .set_file_name(name)
-                    .set_title("Export view as PNG");
-                if let Some(dir) = &self.settings.last_folder {
-                    dialog = dialog.set_directory(dir);
-                }
-                if let Some(path) = dialog.save_file() {
+                if let Some(path) = self.png_save_dialog("view", "Export view as PNG") {
                     self.apply(Command::ExportView(path));
+                }
+            }
+            Command::ExportLayersDialog => {
+                if let Some(path) = self.png_save_dialog("layers", "Export layers as PNG") {
+                    self.apply(Command::ExportLayers(path));
                 }
             }
             cmd @ (Command::SetNotes(_)
@@ -192,13 +195,30 @@ impl TamperscopeApp {
             | Command::RemoveBookmark(_)
             | Command::ExportReportDialog
             | Command::ExportReport(_)) => self.apply_report(cmd),
-            Command::ExportView(path) => {
-                if let Err(e) = self.export_view(&path) {
+            Command::ExportView(path) => self.export_view(path),
+            Command::ExportLayers(path) => {
+                if let Err(e) = self.export_layers(&path) {
                     self.rt.errors.push(format!("Export failed: {e}"));
                 } else {
                     self.rt.notice = Some(format!("Exported {}", path.display()));
                 }
             }
+            Command::InstallModel { name, from } => {
+                super::install::start(self.rt.ctx.clone(), &name, from);
+            }
+            Command::InstallModelFromFileDialog(name) => {
+                if let Some(f) = rfd::FileDialog::new()
+                    .add_filter("ONNX model", &["onnx"])
+                    .set_title(format!("Install {name} from a file"))
+                    .pick_file()
+                {
+                    self.apply(Command::InstallModel {
+                        name,
+                        from: Some(f),
+                    });
+                }
+            }
+            Command::ReloadModels => self.reload_models(),
             Command::DismissError(i) => {
                 if i < self.rt.errors.len() {
                     self.rt.errors.remove(i);
@@ -209,6 +229,25 @@ impl TamperscopeApp {
                 self.settings.show_analysis_panel = analysis;
             }
         }
+    }
+
+    /// Re-open the engine with what is installed now; the open image is analysed again once
+    /// it is ready.
+    fn reload_models(&mut self) {
+        let Some(worker) = &self.rt.worker else {
+            self.rt
+                .errors
+                .push("Cannot reload the models: the analysis worker is not running".into());
+            return;
+        };
+        if let Some(c) = self.rt.cancel.take() {
+            c.store(true, Ordering::Relaxed);
+        }
+        worker.send(Request::Reload);
+        self.rt.engine.ready = false;
+        self.rt.reanalyse_when_ready = self.rt.doc.as_ref().map(|d| d.path.clone());
+        super::install::clear_finished();
+        self.rt.notice = Some("Loading the installed models…".into());
     }
 
     fn open(&mut self, path: PathBuf) {

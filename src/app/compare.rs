@@ -37,6 +37,23 @@ impl TamperscopeApp {
             (full.height() - gap * (rows - 1) as f32) / rows as f32,
         );
         let mut readout = None;
+        // The central panel has no fill (the window's clear colour shows through, see
+        // `window_ui`); the panes draw their own background. Fill the gaps and headers here.
+        let fill = super::VIEW_BACKGROUND;
+        for c in 1..cols {
+            let x = full.min.x + c as f32 * (cell.x + gap) - gap;
+            let strip = egui::Rect::from_min_size(
+                egui::pos2(x, full.min.y),
+                egui::vec2(gap, full.height()),
+            );
+            ui.painter().rect_filled(strip, 0.0, fill);
+        }
+        for r in 1..rows {
+            let y = full.min.y + r as f32 * (cell.y + gap) - gap;
+            let strip =
+                egui::Rect::from_min_size(egui::pos2(full.min.x, y), egui::vec2(full.width(), gap));
+            ui.painter().rect_filled(strip, 0.0, fill);
+        }
         for pane in 0..n {
             let (c, r) = (pane % cols, pane / cols);
             let min = full.min + egui::vec2(c as f32 * (cell.x + gap), r as f32 * (cell.y + gap));
@@ -52,7 +69,8 @@ impl TamperscopeApp {
                     .max_rect(rect)
                     .id_salt(("pane", pane)),
             );
-            child.horizontal(|ui| {
+            let header_bg = child.painter().add(egui::Shape::Noop);
+            let header = child.horizontal(|ui| {
                 ui.label(format!("Pane {}", pane + 1));
                 egui::ComboBox::from_id_salt(("pane_content", pane))
                     .selected_text(content.label(&names))
@@ -67,6 +85,13 @@ impl TamperscopeApp {
                         }
                     });
             });
+            let mut strip = header.response.rect;
+            strip.set_left(rect.left());
+            strip.set_right(rect.right());
+            strip.max.y += child.spacing().item_spacing.y;
+            child
+                .painter()
+                .set(header_bg, egui::Shape::rect_filled(strip, 0.0, fill));
             if let Some(r) = self.view_ui(&mut child, pane, &PaneSpec::Compare(content), cmds) {
                 readout = Some(r);
             }

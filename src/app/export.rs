@@ -1,8 +1,12 @@
-//! "Export view as PNG…": the current view composed on the CPU at the working resolution with the
-//! engine's own overlay functions (the same layers, opacities and colour maps as on screen; the
-//! compare view exports its panes side by side). Written atomically.
+//! PNG exports, written atomically:
+//! - "Export view as PNG…": the image view exactly as shown (pan, zoom, compare panes, the GPU's
+//!   blending), cut from a screenshot of the next frame at screen resolution;
+//! - "Export layers as PNG…": the whole image composed on the CPU at the working resolution with
+//!   the engine's own overlay functions (the same layers, opacities and colour maps as on screen;
+//!   the compare view exports its panes side by side). Also the fallback without a renderer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
 
 use anyhow::Context as _;
 use image::RgbImage;
@@ -17,7 +21,120 @@ use super::viewer::PaneSpec;
 
 const CMAPS: [ColorMap; 4] = ColorMap::ALL;
 
+/// A screenshot on its way from the renderer to the file.
+pub struct ViewShot {
+    path: PathBuf,
+    /// The view's area in physical pixels when the export was asked for.
+    area: egui::Rect,
+    image: Arc<egui::ColorImage>,
+}
+
+/// Channel from the renderer's screenshot callbacks to the UI thread.
+pub struct ViewShots {
+    tx: mpsc::Sender<ViewShot>,
+    rx: mpsc::Receiver<ViewShot>,
+    /// Exports asked for and not written yet.
+    pub pending: usize,
+}
+
+impl Default for ViewShots {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel();
+        ViewShots { tx, rx, pending: 0 }
+    }
+}
+
+/// The part of `image` inside `area` (physical pixels), as RGB.
+pub fn crop_rgb(image: &egui::ColorImage, area: egui::Rect) -> Option<RgbImage> {
+    let [iw, ih] = image.size;
+    let x0 = (area.min.x.round().max(0.0) as usize).min(iw);
+    let y0 = (area.min.y.round().max(0.0) as usize).min(ih);
+    let x1 = (area.max.x.round().max(0.0) as usize).min(iw);
+    let y1 = (area.max.y.round().max(0.0) as usize).min(ih);
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let mut out = RgbImage::new((x1 - x0) as u32, (y1 - y0) as u32);
+    for (y, row) in (y0..y1).enumerate() {
+        for (x, c) in image.pixels[row * iw + x0..row * iw + x1]
+            .iter()
+            .enumerate()
+        {
+            out.put_pixel(x as u32, y as u32, image::Rgb([c.r(), c.g(), c.b()]));
+        }
+    }
+    Some(out)
+}
+
 impl TamperscopeApp {
+    /// "Save as" for a PNG named after the open image.
+    pub fn png_save_dialog(&self, suffix: &str, title: &str) -> Option<PathBuf> {
+        let name = self
+            .rt
+            .doc
+            .as_ref()
+            .and_then(|d| d.path.file_stem())
+            .map(|s| format!("{}_{suffix}.png", s.to_string_lossy()))
+            .unwrap_or_else(|| format!("{suffix}.png"));
+        let mut dialog = rfd::FileDialog::new()
+            .add_filter("PNG", &["png"])
+            .set_file_name(name)
+            .set_title(title);
+        if let Some(dir) = &self.settings.last_folder {
+            dialog = dialog.set_directory(dir);
+        }
+        dialog.save_file()
+    }
+
+    /// Export the view as shown: ask the renderer for a screenshot of the next frame. Without
+    /// a renderer (command-level tests), the layers are composed on the CPU instead.
+    pub fn export_view(&mut self, path: PathBuf) {
+        if self.rt.doc.as_ref().is_none_or(|d| d.working.is_none()) {
+            self.rt
+                .errors
+                .push("Export failed: nothing to export: no image is open".into());
+            return;
+        }
+        let (Some(ctx), Some(rect), true) = (self.rt.ctx.clone(), self.rt.view_rect, self.rt.gpu)
+        else {
+            match self.export_layers(&path) {
+                Ok(()) => self.rt.notice = Some(format!("Exported {}", path.display())),
+                Err(e) => self.rt.errors.push(format!("Export failed: {e}")),
+            }
+            return;
+        };
+        let area = rect * ctx.pixels_per_point();
+        let tx = self.rt.view_shots.tx.clone();
+        let wake = ctx.clone();
+        ctx.request_screenshot(move |image| {
+            // The receiver lives as long as the app; a send can only fail at shutdown.
+            let _ = tx.send(ViewShot { path, area, image });
+            wake.request_repaint();
+        });
+        self.rt.view_shots.pending += 1;
+        self.rt.notice = Some("Exporting the view…".into());
+    }
+
+    /// Write the screenshots that arrived (called every frame).
+    pub fn save_view_shots(&mut self) {
+        let shots: Vec<ViewShot> = self.rt.view_shots.rx.try_iter().collect();
+        for shot in shots {
+            self.rt.view_shots.pending = self.rt.view_shots.pending.saturating_sub(1);
+            let result = crop_rgb(&shot.image, shot.area)
+                .context("the view is empty")
+                .and_then(|img| {
+                    let png =
+                        tamperscope::imageio::png_rgb(img.width(), img.height(), img.as_raw())?;
+                    tamperscope::imageio::write_atomic(&shot.path, &png)?;
+                    Ok(())
+                });
+            match result {
+                Ok(()) => self.rt.notice = Some(format!("Exported {}", shot.path.display())),
+                Err(e) => self.rt.errors.push(format!("Export failed: {e}")),
+            }
+        }
+    }
+
     fn slot_map(&self, slot: usize) -> Option<&Map> {
         let doc = self.rt.doc.as_ref()?;
         match slot {
@@ -76,8 +193,9 @@ impl TamperscopeApp {
         Some(img)
     }
 
-    /// Compose the current view (all compare panes side by side) and write it as PNG.
-    pub fn export_view(&self, path: &Path) -> anyhow::Result<()> {
+    /// Compose the whole image with the visible layers (all compare panes side by side) and
+    /// write it as PNG.
+    pub fn export_layers(&self, path: &Path) -> anyhow::Result<()> {
         let specs: Vec<PaneSpec> = match self.settings.view_mode {
             ViewMode::Single => vec![PaneSpec::Main],
             ViewMode::Compare => (0..self.settings.compare_panes.clamp(2, MAX_PANES))

@@ -1,8 +1,10 @@
-//! The wgpu side of the viewer: one render pipeline (`shaders/view.wgsl`), the textures of the
-//! current image, and one small uniform buffer per view pane. Lives in egui-wgpu's
+//! The wgpu side of the viewer: the render pipelines of `shaders/view.wgsl` (one per
+//! combination of visible layers, see [`ShaderKey`]), the textures of the current image, and
+//! one small uniform buffer per view pane. Lives in egui-wgpu's
 //! `callback_resources`; the paint callback (`viewer.rs`) carries only `Arc`s to the CPU data and
 //! the per-frame uniforms, and a texture layer is written only when its generation changes.
 
+use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
@@ -15,6 +17,9 @@ pub const HEAT_SLOTS: usize = 9;
 pub const SLOT_ELA: usize = 0;
 pub const SLOT_FUSED: usize = 4;
 pub const SLOT_REFINED0: usize = 5;
+/// The heat slots are packed four to a texel: `heat_tex` is an RGBA8 array with this many layers,
+/// so the slots a pane shows usually cost one texture sample, not one each.
+pub const HEAT_TEXTURE_LAYERS: usize = HEAT_SLOTS.div_ceil(4);
 /// Segmenters the shader can show at once (masks, chosen mask, H).
 pub const MAX_SEGMENTERS: usize = 4;
 /// Compare view panes (the main view is pane 0).
@@ -52,6 +57,67 @@ impl ViewUniforms {
         self.heat_opacity[slot / 4][slot % 4]
     }
 }
+
+/// What the view shader is specialised for: the pipeline-overridable constants of
+/// `shaders/view.wgsl`, derived from a pane's uniforms. Layers that are off cost nothing, even
+/// on a software rasteriser that would otherwise run every branch for every pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ShaderKey {
+    heat_on: u32,
+    heat_cmaps: u32,
+    seg_masks: u32,
+    seg_chosen: u32,
+    seg_highlight: u32,
+    nearest_photo: bool,
+    linear_target: bool,
+}
+
+impl ShaderKey {
+    pub fn of(u: &ViewUniforms) -> ShaderKey {
+        let mut key = ShaderKey {
+            heat_on: 0,
+            heat_cmaps: 0,
+            seg_masks: 0,
+            seg_chosen: 0,
+            seg_highlight: 0,
+            nearest_photo: u.misc[2] > 0.5,
+            linear_target: u.origin_scale[3] > 0.5,
+        };
+        for slot in 0..HEAT_SLOTS {
+            if u.heat(slot) > 0.0 {
+                key.heat_on |= 1 << slot;
+                key.heat_cmaps |= (u.heat_cmap[slot / 4][slot % 4] & 3) << (2 * slot);
+            }
+        }
+        for s in 0..MAX_SEGMENTERS {
+            if u.mask_opacity[s] > 0.0 {
+                key.seg_masks |= 1 << s;
+            }
+            if u.chosen_opacity[s] > 0.0 && u.chosen_index[s] >= 0 {
+                key.seg_chosen |= 1 << s;
+            }
+            if u.highlight[0] == s as i32 && u.highlight[1] >= 0 {
+                key.seg_highlight |= 1 << s;
+            }
+        }
+        key
+    }
+
+    fn constants(&self) -> [(&'static str, f64); 7] {
+        [
+            ("HEAT_ON", f64::from(self.heat_on)),
+            ("HEAT_CMAPS", f64::from(self.heat_cmaps)),
+            ("SEG_MASKS", f64::from(self.seg_masks)),
+            ("SEG_CHOSEN", f64::from(self.seg_chosen)),
+            ("SEG_HIGHLIGHT", f64::from(self.seg_highlight)),
+            ("NEAREST_PHOTO", f64::from(u8::from(self.nearest_photo))),
+            ("LINEAR_TARGET", f64::from(u8::from(self.linear_target))),
+        ]
+    }
+}
+
+/// Pipelines kept at most; a session rarely uses more than a handful of layer combinations.
+const MAX_PIPELINES: usize = 64;
 
 /// The photo as RGBA8 with a 2x2 box-filtered mip chain (built on the worker).
 pub struct PhotoMips {
@@ -128,7 +194,8 @@ pub struct SceneData {
     pub work_size: (u32, u32),
     /// R8 per heat slot (`work_size`).
     pub heat: [Option<Upload<Vec<u8>>>; HEAT_SLOTS],
-    /// Region index + 1 per pixel, per segmenter slot.
+    /// Per segmenter slot, two u16 per pixel: region index + 1 (0 = none), and the distance to
+    /// the nearest region boundary in 1/16 working pixels (see `IndexTexel`).
     pub index: [Option<Upload<Vec<u16>>>; MAX_SEGMENTERS],
 }
 
@@ -142,6 +209,7 @@ struct LayeredTexture {
 struct PaneGpu {
     uniforms: wgpu::Buffer,
     bind_group: Option<(u64, wgpu::BindGroup)>,
+    key: Option<ShaderKey>,
 }
 
 /// Upload counters (for the stats log and tests).
@@ -151,10 +219,15 @@ pub struct UploadStats {
     pub heat_layers: u64,
     pub index_layers: u64,
     pub bytes: u64,
+    /// View pipelines compiled (one per combination of visible layers).
+    pub pipelines: u64,
 }
 
 pub struct GpuResources {
-    pipeline: wgpu::RenderPipeline,
+    module: wgpu::ShaderModule,
+    pipeline_layout: wgpu::PipelineLayout,
+    target_format: wgpu::TextureFormat,
+    pipelines: HashMap<ShaderKey, wgpu::RenderPipeline>,
     layout: wgpu::BindGroupLayout,
     linear: wgpu::Sampler,
     nearest: wgpu::Sampler,
@@ -234,31 +307,6 @@ impl GpuResources {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("tamperscope_view_pipeline"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                buffers: &[],
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: target_format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
         let sampler = |filter: wgpu::FilterMode, mip: wgpu::MipmapFilterMode| {
             device.create_sampler(&wgpu::SamplerDescriptor {
                 label: Some("tamperscope_view_sampler"),
@@ -280,22 +328,8 @@ impl GpuResources {
             wgpu::TextureFormat::Rgba8Unorm,
             wgpu::TextureViewDimension::D2,
         );
-        let heat = make_texture(
-            device,
-            (1, 1),
-            HEAT_SLOTS as u32,
-            1,
-            wgpu::TextureFormat::R8Unorm,
-            wgpu::TextureViewDimension::D2Array,
-        );
-        let index = make_texture(
-            device,
-            (1, 1),
-            MAX_SEGMENTERS as u32,
-            1,
-            wgpu::TextureFormat::R16Uint,
-            wgpu::TextureViewDimension::D2Array,
-        );
+        let heat = make_heat_texture(device, (1, 1));
+        let index = make_index_texture(device, (1, 1));
         let panes = (0..MAX_PANES)
             .map(|_| PaneGpu {
                 uniforms: device.create_buffer(&wgpu::BufferDescriptor {
@@ -305,10 +339,14 @@ impl GpuResources {
                     mapped_at_creation: false,
                 }),
                 bind_group: None,
+                key: None,
             })
             .collect();
         GpuResources {
-            pipeline,
+            module,
+            pipeline_layout,
+            target_format,
+            pipelines: HashMap::new(),
             layout,
             linear,
             nearest,
@@ -319,6 +357,47 @@ impl GpuResources {
             epoch: 1,
             uploads: UploadStats::default(),
         }
+    }
+
+    /// The view pipeline specialised for `key` (compiled on first use).
+    fn pipeline_for(&mut self, device: &wgpu::Device, key: ShaderKey) {
+        if self.pipelines.contains_key(&key) {
+            return;
+        }
+        if self.pipelines.len() >= MAX_PIPELINES {
+            self.pipelines.clear();
+        }
+        let constants = key.constants();
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("tamperscope_view_pipeline"),
+            layout: Some(&self.pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &self.module,
+                entry_point: Some("vs_main"),
+                buffers: &[],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &self.module,
+                entry_point: Some("fs_main"),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: self.target_format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        self.pipelines.insert(key, pipeline);
+        self.uploads.pipelines += 1;
     }
 
     /// Bring the textures in line with `scene`: only layers whose generation changed are written.
@@ -351,47 +430,53 @@ impl GpuResources {
         }
         let (w, h) = (scene.work_size.0.max(1), scene.work_size.1.max(1));
         if self.heat.size != (w, h) {
-            self.heat = make_texture(
-                device,
-                (w, h),
-                HEAT_SLOTS as u32,
-                1,
-                wgpu::TextureFormat::R8Unorm,
-                wgpu::TextureViewDimension::D2Array,
-            );
-            self.index = make_texture(
-                device,
-                (w, h),
-                MAX_SEGMENTERS as u32,
-                1,
-                wgpu::TextureFormat::R16Uint,
-                wgpu::TextureViewDimension::D2Array,
-            );
+            self.heat = make_heat_texture(device, (w, h));
+            self.index = make_index_texture(device, (w, h));
             self.epoch += 1;
         }
-        for (slot, layer) in scene.heat.iter().enumerate() {
-            if let Some(up) = layer
-                && self.heat.generations[slot] != up.generation
-                && up.data.len() == (w * h) as usize
+        let n = (w * h) as usize;
+        for layer in 0..HEAT_TEXTURE_LAYERS {
+            let slots = 4 * layer..(4 * layer + 4).min(HEAT_SLOTS);
+            let generation = |slot: usize| {
+                scene.heat[slot]
+                    .as_ref()
+                    .filter(|up| up.data.len() == n)
+                    .map_or(0, |up| up.generation)
+            };
+            if slots
+                .clone()
+                .all(|slot| self.heat.generations[slot] == generation(slot))
             {
-                write_layer(
-                    queue,
-                    &self.heat.texture,
-                    0,
-                    slot as u32,
-                    (w, h),
-                    1,
-                    &up.data,
-                );
-                self.heat.generations[slot] = up.generation;
-                self.uploads.heat_layers += 1;
-                self.uploads.bytes += up.data.len() as u64;
+                continue;
             }
+            // Interleave the layer's four slots (missing ones are zero).
+            let mut texels = vec![0u8; 4 * n];
+            for slot in slots.clone() {
+                if let Some(up) = scene.heat[slot].as_ref().filter(|up| up.data.len() == n) {
+                    for (t, &v) in texels[slot % 4..].iter_mut().step_by(4).zip(up.data.iter()) {
+                        *t = v;
+                    }
+                }
+                if self.heat.generations[slot] != generation(slot) {
+                    self.uploads.heat_layers += 1;
+                }
+                self.heat.generations[slot] = generation(slot);
+            }
+            write_layer(
+                queue,
+                &self.heat.texture,
+                0,
+                layer as u32,
+                (w, h),
+                4,
+                &texels,
+            );
+            self.uploads.bytes += texels.len() as u64;
         }
         for (slot, layer) in scene.index.iter().enumerate() {
             if let Some(up) = layer
                 && self.index.generations[slot] != up.generation
-                && up.data.len() == (w * h) as usize
+                && up.data.len() == 2 * n
             {
                 write_layer(
                     queue,
@@ -399,7 +484,7 @@ impl GpuResources {
                     0,
                     slot as u32,
                     (w, h),
-                    2,
+                    4,
                     bytemuck::cast_slice(&up.data),
                 );
                 self.index.generations[slot] = up.generation;
@@ -418,9 +503,15 @@ impl GpuResources {
         uniforms: &ViewUniforms,
     ) {
         let epoch = self.epoch;
+        let key = ShaderKey::of(uniforms);
+        if pane >= self.panes.len() {
+            return;
+        }
+        self.pipeline_for(device, key);
         let Some(p) = self.panes.get_mut(pane) else {
             return;
         };
+        p.key = Some(key);
         queue.write_buffer(&p.uniforms, 0, bytemuck::bytes_of(uniforms));
         if p.bind_group.as_ref().is_none_or(|(e, _)| *e != epoch) {
             let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -458,13 +549,45 @@ impl GpuResources {
     }
 
     pub fn paint(&self, pane: usize, render_pass: &mut wgpu::RenderPass<'static>) {
-        let Some((_, bg)) = self.panes.get(pane).and_then(|p| p.bind_group.as_ref()) else {
+        let Some(p) = self.panes.get(pane) else {
             return;
         };
-        render_pass.set_pipeline(&self.pipeline);
+        let (Some((_, bg)), Some(pipeline)) = (
+            p.bind_group.as_ref(),
+            p.key.and_then(|k| self.pipelines.get(&k)),
+        ) else {
+            return;
+        };
+        render_pass.set_pipeline(pipeline);
         render_pass.set_bind_group(0, bg, &[]);
         render_pass.draw(0..3, 0..1);
     }
+}
+
+/// RGBA8 array: heat slot k is channel k % 4 of layer k / 4. Generations are kept per slot.
+fn make_heat_texture(device: &wgpu::Device, size: (u32, u32)) -> LayeredTexture {
+    let mut t = make_texture(
+        device,
+        size,
+        HEAT_TEXTURE_LAYERS as u32,
+        1,
+        wgpu::TextureFormat::Rgba8Unorm,
+        wgpu::TextureViewDimension::D2Array,
+    );
+    t.generations = vec![0; HEAT_SLOTS];
+    t
+}
+
+/// RG16Uint array, one layer per segmenter: region index + 1, boundary distance (1/16 px).
+fn make_index_texture(device: &wgpu::Device, size: (u32, u32)) -> LayeredTexture {
+    make_texture(
+        device,
+        size,
+        MAX_SEGMENTERS as u32,
+        1,
+        wgpu::TextureFormat::Rg16Uint,
+        wgpu::TextureViewDimension::D2Array,
+    )
 }
 
 fn make_texture(

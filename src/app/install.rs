@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use tamperscope::install::{Source, expected_sha256, install, is_pinned};
 use tamperscope::registry::{Registry, user_models_dir};
 
+use super::command::Command;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobState {
     Running { done: u64, total: Option<u64> },
@@ -34,14 +36,19 @@ fn state_of(name: &str) -> Option<JobState> {
     })
 }
 
-/// Start installing `name` from `source` on a background thread.
-pub fn start(ctx: &egui::Context, name: &str, source: Option<PathBuf>) {
+/// Start installing `name` from `source` on a background thread (the window, if any, is
+/// repainted as it goes).
+pub fn start(ctx: Option<egui::Context>, name: &str, source: Option<PathBuf>) {
     let state = Arc::new(Mutex::new(JobState::Running {
         done: 0,
         total: None,
     }));
     JOBS.with(|j| j.borrow_mut().insert(name.to_string(), state.clone()));
-    let ctx = ctx.clone();
+    let repaint = move || {
+        if let Some(ctx) = &ctx {
+            ctx.request_repaint();
+        }
+    };
     let name = name.to_string();
     std::thread::spawn(move || {
         let set = |s: JobState| {
@@ -61,7 +68,7 @@ pub fn start(ctx: &egui::Context, name: &str, source: Option<PathBuf>) {
             };
             let mut progress = |done: u64, total: Option<u64>| {
                 set(JobState::Running { done, total });
-                ctx.request_repaint();
+                repaint();
             };
             install(entry, &dir, &source, &expected, 3, &mut progress).map_err(|e| e.to_string())
         })();
@@ -69,12 +76,22 @@ pub fn start(ctx: &egui::Context, name: &str, source: Option<PathBuf>) {
             Ok(p) => JobState::Done(p),
             Err(e) => JobState::Failed(e),
         });
-        ctx.request_repaint();
+        repaint();
+    });
+}
+
+/// Forget finished jobs (after the engine was reloaded with their models).
+pub fn clear_finished() {
+    JOBS.with(|j| {
+        j.borrow_mut().retain(|_, s| {
+            s.lock()
+                .is_ok_and(|g| matches!(*g, JobState::Running { .. }))
+        })
     });
 }
 
 /// One missing model: its install command and the install actions.
-pub fn missing_model_ui(ui: &mut egui::Ui, name: &str, hint: &str) {
+pub fn missing_model_ui(ui: &mut egui::Ui, name: &str, hint: &str, cmds: &mut Vec<Command>) {
     let (pinned, has_url) = REGISTRY.with(|r| {
         r.as_ref()
             .and_then(|r| r.manifest.get(name).ok())
@@ -94,10 +111,10 @@ pub fn missing_model_ui(ui: &mut egui::Ui, name: &str, hint: &str) {
             );
         }
         Some(JobState::Done(p)) => {
-            ui.label(format!(
-                "installed at {}; restart tamperscope to load it",
-                p.display()
-            ));
+            ui.label(format!("installed at {}", p.display()));
+            if ui.button("Load installed models").clicked() {
+                cmds.push(Command::ReloadModels);
+            }
         }
         state => {
             if let Some(JobState::Failed(e)) = state {
@@ -105,15 +122,13 @@ pub fn missing_model_ui(ui: &mut egui::Ui, name: &str, hint: &str) {
             }
             ui.horizontal(|ui| {
                 if downloadable && ui.button("Download and install").clicked() {
-                    start(ui.ctx(), name, None);
+                    cmds.push(Command::InstallModel {
+                        name: name.to_string(),
+                        from: None,
+                    });
                 }
-                if pinned
-                    && ui.button("Install from file…").clicked()
-                    && let Some(f) = rfd::FileDialog::new()
-                        .add_filter("ONNX model", &["onnx"])
-                        .pick_file()
-                {
-                    start(ui.ctx(), name, Some(f));
+                if pinned && ui.button("Install from file…").clicked() {
+                    cmds.push(Command::InstallModelFromFileDialog(name.to_string()));
                 }
                 if !pinned {
                     ui.weak("no published sha256: install it from the command line with --sha256");

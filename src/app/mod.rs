@@ -55,6 +55,9 @@ pub(crate) fn open_registry() -> tamperscope::Result<tamperscope::registry::Regi
     }
 }
 
+/// Background of the image view (the window's clear colour, see `clear_color`).
+pub const VIEW_BACKGROUND: egui::Color32 = egui::Color32::from_gray(30);
+
 /// Environment variable that turns on frame-time and latency logging to stderr.
 pub const STATS_ENV: &str = "TAMPERSCOPE_APP_STATS";
 
@@ -189,6 +192,14 @@ pub struct Runtime {
     pub readout: Option<Readout>,
     /// Show per-stage times (off in snapshot tests, where they would differ run to run).
     pub show_timings: bool,
+    /// The window's context (absent in command-level tests), for screenshots.
+    pub ctx: Option<egui::Context>,
+    /// The image view's area in points, as last drawn (what "Export view" captures).
+    pub view_rect: Option<egui::Rect>,
+    /// Screenshots taken for "Export view", delivered by the renderer on a later frame.
+    pub view_shots: export::ViewShots,
+    /// The image to analyse again once the reloaded engine is open.
+    pub reanalyse_when_ready: Option<PathBuf>,
 }
 
 impl Runtime {
@@ -209,7 +220,15 @@ impl TamperscopeApp {
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
         let mut app = TamperscopeApp::with_settings(settings, Some(cc.egui_ctx.clone()));
+        app.rt.ctx = Some(cc.egui_ctx.clone());
         app.rt.gpu = gpu::install(cc.wgpu_render_state.as_ref());
+        if let (Some(stats), Some(rs)) = (&app.rt.stats, cc.wgpu_render_state.as_ref()) {
+            let info = rs.adapter.get_info();
+            stats.event(&format!(
+                "adapter: {} ({:?}, {:?}), target {:?}",
+                info.name, info.backend, info.device_type, rs.target_format
+            ));
+        }
         app.rt.linear_target = cc
             .wgpu_render_state
             .as_ref()
@@ -260,6 +279,10 @@ impl TamperscopeApp {
                 title: String::new(),
                 show_timings: true,
                 readout: None,
+                ctx: None,
+                view_rect: None,
+                view_shots: Default::default(),
+                reanalyse_when_ready: None,
             },
         }
     }
@@ -304,7 +327,7 @@ impl TamperscopeApp {
             .doc
             .as_ref()
             .and_then(|d| Some((d.segs.get(i)?, d.work_size()?)))
-            .map(|(s, (w, h))| s.index_map(w * h));
+            .map(|(s, size)| s.index_texels(size));
         let generation = self.generation();
         self.rt.scene.index[i] = index.map(|data| Upload {
             generation,
@@ -357,6 +380,9 @@ impl TamperscopeApp {
                     segmenters,
                     classifiers,
                 };
+                if let Some(path) = self.rt.reanalyse_when_ready.take() {
+                    self.apply(Command::Open(path));
+                }
             }
             Reply::Progress { job, progress } => {
                 let Some(doc) = self.current(job) else { return };
@@ -534,14 +560,17 @@ impl TamperscopeApp {
                     });
                 });
         }
-        let readout = egui::CentralPanel::default()
-            .frame(egui::Frame::new().fill(egui::Color32::from_gray(30)))
+        // No fill: the window's clear colour is the view's background, and the panes paint their
+        // own. On a software renderer every full-size layer costs milliseconds per frame.
+        let central = egui::CentralPanel::default()
+            .frame(egui::Frame::new())
             .show(ui, |ui| match self.settings.view_mode {
                 ViewMode::Single => self.view_ui(ui, 0, &PaneSpec::Main, &mut cmds),
                 ViewMode::Compare => self.compare_ui(ui, &mut cmds),
-            })
-            .inner;
-        self.rt.readout = readout;
+            });
+        self.rt.view_rect = Some(central.response.rect);
+        self.rt.readout = central.inner;
+        self.save_view_shots();
         // Drag and drop.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
             i.raw
@@ -626,6 +655,10 @@ impl TamperscopeApp {
 }
 
 impl eframe::App for TamperscopeApp {
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        VIEW_BACKGROUND.to_normalized_gamma_f32()
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         if let Some(stats) = &mut self.rt.stats {
             // eframe's measure of the previous frame: ui + tessellation + rendering, without vsync.

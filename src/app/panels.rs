@@ -52,9 +52,22 @@ impl TamperscopeApp {
                 let has_image = self.rt.doc.as_ref().is_some_and(|d| d.working.is_some());
                 if ui
                     .add_enabled(has_image, egui::Button::new("Export view as PNG…"))
+                    .on_hover_text(
+                        "the image view as shown: pan, zoom and compare panes, screen resolution",
+                    )
                     .clicked()
                 {
                     cmds.push(Command::ExportViewDialog);
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(has_image, egui::Button::new("Export layers as PNG…"))
+                    .on_hover_text(
+                        "the whole image with the visible layers, at the working resolution",
+                    )
+                    .clicked()
+                {
+                    cmds.push(Command::ExportLayersDialog);
                     ui.close();
                 }
                 let done = self
@@ -68,6 +81,17 @@ impl TamperscopeApp {
                     .clicked()
                 {
                     cmds.push(Command::ExportReportDialog);
+                    ui.close();
+                }
+                ui.separator();
+                if ui
+                    .button("Reload models")
+                    .on_hover_text(
+                        "open the models again (after installing one) and re-analyse the image",
+                    )
+                    .clicked()
+                {
+                    cmds.push(Command::ReloadModels);
                     ui.close();
                 }
                 ui.separator();
@@ -259,7 +283,7 @@ impl TamperscopeApp {
     pub fn analysis_panel_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
         ui.heading("Analysis");
         self.progress_ui(ui, cmds);
-        self.models_ui(ui);
+        self.models_ui(ui, cmds);
         let Some(doc) = &self.rt.doc else { return };
 
         if !doc.variants.is_empty() {
@@ -385,6 +409,16 @@ impl TamperscopeApp {
                             ui.painter()
                                 .rect_filled(sw, 2.0, Color32::from_rgb(c[0], c[1], c[2]));
                             let radio = ui.radio(chosen, "").on_hover_text("Use as evidence mask");
+                            // The radio has no visible text: name it for screen readers (and tests).
+                            let radio_name = format!("Evidence mask #{i} · {}", seg.name);
+                            radio.widget_info(|| {
+                                egui::WidgetInfo::selected(
+                                    egui::Role::RadioButton,
+                                    true,
+                                    chosen,
+                                    &radio_name,
+                                )
+                            });
                             if radio.clicked() && !chosen {
                                 cmds.push(Command::ChooseMask {
                                     seg: si,
@@ -519,7 +553,7 @@ impl TamperscopeApp {
             });
     }
 
-    fn models_ui(&self, ui: &mut egui::Ui) {
+    fn models_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
         let e = &self.rt.engine;
         if !e.ready {
             ui.horizontal(|ui| {
@@ -545,7 +579,7 @@ impl TamperscopeApp {
             egui::CollapsingHeader::new(format!("{} model(s) not installed", e.missing.len()))
                 .show(ui, |ui| {
                     for (name, hint) in &e.missing {
-                        super::install::missing_model_ui(ui, name, hint);
+                        super::install::missing_model_ui(ui, name, hint, cmds);
                     }
                 });
         }

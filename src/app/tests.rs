@@ -217,6 +217,7 @@ fn commands_without_a_window() {
         PaneContent::Heat(HeatLayer::Ela),
     ));
     let out = dir.path().join("view.png");
+    // Without a renderer, "Export view" composes the layers on the CPU.
     app.apply(Command::ExportView(out.clone()));
     assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
     let exported = image::open(&out).expect("exported PNG");
@@ -245,6 +246,25 @@ fn a_bad_file_is_an_error_in_the_window_not_a_panic() {
     );
     app.apply(Command::DismissError(0));
     assert!(app.rt.errors.is_empty());
+}
+
+#[test]
+fn reloading_the_models_analyses_the_open_image_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = generated_image(dir.path());
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    app.apply(Command::Open(path.clone()));
+    wait_headless(&mut app);
+    let first_job = app.rt.next_job;
+    app.apply(Command::ReloadModels);
+    assert!(!app.rt.engine.ready, "the engine is being re-opened");
+    wait_headless(&mut app);
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    assert!(app.rt.next_job > first_job, "the image was analysed again");
+    let doc = app.rt.doc.as_ref().expect("document");
+    assert_eq!(doc.path, path);
+    assert!(doc.fused.is_some() || app.rt.engine.error.is_some());
+    assert!(!doc.segs.is_empty(), "segmenters ran again");
 }
 
 #[test]
@@ -308,14 +328,6 @@ fn ui_flow(harness: &mut Harness<'_, TamperscopeApp>, name: &str) {
         && let Some((seg, other)) = other_mask(harness.state())
     {
         let before = refined(harness.state(), seg).expect("H");
-        harness.state_mut().apply(Command::ChooseMask {
-            seg,
-            region: Some(other),
-        });
-        harness.run_steps(2);
-        let after = refined(harness.state(), seg).expect("H");
-        assert_ne!(before, after, "H must follow the evidence mask");
-        harness.snapshot(format!("app_{name}_other_mask"));
         let seg_name = harness
             .state()
             .rt
@@ -323,6 +335,14 @@ fn ui_flow(harness: &mut Harness<'_, TamperscopeApp>, name: &str) {
             .as_ref()
             .map(|d| d.segs[seg].name.clone())
             .unwrap_or_default();
+        // The mask list's radio buttons are named for screen readers; click one.
+        harness
+            .get_by_label(&format!("Evidence mask #{other} · {seg_name}"))
+            .click();
+        harness.run_steps(2);
+        let after = refined(harness.state(), seg).expect("H");
+        assert_ne!(before, after, "H must follow the evidence mask");
+        harness.snapshot(format!("app_{name}_other_mask"));
         harness
             .get_by_label(&format!("Automatic evidence mask · {seg_name}"))
             .click();
@@ -335,6 +355,23 @@ fn ui_flow(harness: &mut Harness<'_, TamperscopeApp>, name: &str) {
     harness.run_steps(3);
     assert_eq!(harness.state().settings.view_mode, ViewMode::Compare);
     harness.snapshot(format!("app_{name}_compare"));
+
+    // Export the view as shown: a screenshot of the view's area, panes and all.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("view.png");
+    harness.state_mut().apply(Command::ExportView(out.clone()));
+    harness.run_steps(3);
+    let app = harness.state();
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    assert_eq!(app.rt.view_shots.pending, 0, "the screenshot arrived");
+    let shot = image::open(&out).expect("exported view").to_rgb8();
+    let area = app.rt.view_rect.expect("view area") * harness.ctx.pixels_per_point();
+    assert_eq!(
+        (shot.width(), shot.height()),
+        (area.width().round() as u32, area.height().round() as u32)
+    );
+    let first = *shot.get_pixel(0, 0);
+    assert!(shot.pixels().any(|p| *p != first), "the view is not blank");
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub enum Request {
         job: u64,
         rule: MaskRule,
     },
+    /// Close the engine and open it again from the model folders (after installing a model).
+    Reload,
     Shutdown,
 }
 
@@ -147,6 +149,15 @@ struct Worker {
 
 impl Worker {
     fn new(params: AnalysisParams, send: &dyn Fn(Reply)) -> Worker {
+        Worker {
+            engine: Self::open_engine(&params, send),
+            params,
+            last: None,
+        }
+    }
+
+    /// Open the engine from the registry and report what it has (and what is missing).
+    fn open_engine(params: &AnalysisParams, send: &dyn Fn(Reply)) -> Option<Engine> {
         let mut missing = Vec::new();
         let opened = super::open_registry().and_then(|registry| {
             for (entry, status) in registry
@@ -161,7 +172,7 @@ impl Worker {
             }
             Engine::open(&registry, params.clone())
         });
-        let engine = match opened {
+        match opened {
             Ok(engine) => {
                 send(Reply::EngineOpened {
                     error: None,
@@ -191,11 +202,6 @@ impl Worker {
                 });
                 None
             }
-        };
-        Worker {
-            engine,
-            params,
-            last: None,
         }
     }
 
@@ -220,6 +226,12 @@ impl Worker {
                     }
                 }
                 Request::Resegment { job, rule } => self.resegment(job, rule, send),
+                Request::Reload => {
+                    // Close the old sessions before opening new ones (memory).
+                    self.engine = None;
+                    self.last = None;
+                    self.engine = Self::open_engine(&self.params, send);
+                }
             }
         }
     }

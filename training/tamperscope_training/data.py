@@ -40,9 +40,10 @@ def ela_cache(images: list[Path], name: str, quality: int = 90, size: int = 384)
 
 
 def load_split(split: str) -> tuple[list[Path], np.ndarray, list[str]]:
-    """split: casia_train | casia_val | synth (``.cache/synth`` made by synth.py)."""
-    if split == "synth":
-        rows = read_labels(CACHE / "synth" / "labels.csv")
+    """split: casia_train | casia_val | synth (``.cache/synth``, synth.py) | casia_rq (``.cache/casia_rq``,
+    recompress.py)."""
+    if split in ("synth", "casia_rq"):
+        rows = read_labels(CACHE / split / "labels.csv")
     else:
         rows = read_labels(SHARED / "data" / "casia1" / split.split("_")[1] / "labels.csv")
     npys = ela_cache([r[0] for r in rows], split)

@@ -1,0 +1,163 @@
+"""Why do the CAMs not localise? Measurements on an exported classifier (METHOD.md s.7 asks for the
+reason when a claim fails). Writes one JSON with:
+
+* ``casia_shortcut``: how well the JPEG file alone predicts the CASIA label, per split: the AUC of the
+  DC step of the luminance quantisation table and of bytes per pixel (no model involved);
+* ``by_quant_step``: on CASIA val, the model's AUC inside each group of images that share that DC
+  step (only groups holding both labels can be scored);
+* ``synth_heldout``: image-level AUC and per-kind pixel AUC of A_2/A_3/A_4/A on synthetic images from
+  a seed never used in training (their masks are known), beside the centred-Gaussian and |ELA|
+  baselines. A model that learned the manipulations, not a dataset shortcut, scores here too.
+
+    python -m tamperscope_training.diagnose --model ../models/wcbnet.onnx --ela-scale 2 \\
+        --out results/diagnosis_wcbnet.json
+
+Masks are read for scoring only.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .data import BINARY, CACHE, SHARED, load_split, metrics
+from .gradcam import cam_from_outputs, fuse, resize_bilinear
+
+VARIANTS = (2, 3, 4)
+
+
+def auc(y, s) -> float:
+    """Rank AUC (ties averaged); NaN when one class is absent."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y).ravel().astype(bool)
+    s = np.asarray(s, np.float64).ravel()
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(s)
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def quant_step(path: Path) -> int:
+    q = Image.open(path).quantization
+    return int(q[0][0]) if q else 0
+
+
+def casia_shortcut() -> dict:
+    out = {}
+    for split in ("train", "val"):
+        root = SHARED / "data" / "casia1" / split
+        with open(root / "labels.csv") as f:
+            rows = list(csv.DictReader(f))
+        y, q, bpp = [], [], []
+        for r in rows:
+            p = root / r["image"]
+            with Image.open(p) as im:
+                w, h = im.size
+            y.append(int(r["label"]))
+            q.append(quant_step(p))
+            bpp.append(os.path.getsize(p) / (w * h))
+        out[split] = {"images": len(y), "auc_quant_dc_step": round(auc(y, q), 4),
+                      "auc_bytes_per_pixel": round(auc(y, bpp), 4)}
+    return out
+
+
+def run_model(sess, ela: np.ndarray) -> dict:
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, {"ela": ela[None].astype(np.float32)})))
+
+
+def probability(out: dict) -> float:
+    return float(np.mean([1 / (1 + np.exp(-out[f"logit_b{v}"][0, 0])) for v in VARIANTS]))
+
+
+def by_quant_step(sess, ela_scale: float) -> dict:
+    npys, y, _ = load_split("casia_val")
+    root = SHARED / "data" / "casia1" / "val"
+    with open(root / "labels.csv") as f:
+        by_stem = {Path(r["image"]).stem: root / r["image"] for r in csv.DictReader(f)}
+    p = np.array([probability(run_model(sess, np.load(n) / ela_scale)) for n in npys])
+    q = np.array([quant_step(by_stem[Path(n).stem]) for n in npys])
+    groups = {}
+    for step in sorted(set(q.tolist())):
+        m = q == step
+        groups[str(step)] = {"authentic": int((y[m] == 0).sum()), "manipulated": int((y[m] == 1).sum()),
+                             "model_auc": None if np.isnan(auc(y[m], p[m])) else round(auc(y[m], p[m]), 4),
+                             "mean_p": round(float(p[m].mean()), 4)}
+    return {"model_auc_all": metrics(p, y)["auc"], "groups": groups}
+
+
+def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
+    out_dir = CACHE / f"synth_heldout_{seed}"
+    if not (out_dir / "labels.csv").exists():
+        subprocess.run([sys.executable, "-m", "tamperscope_training.synth", "--out", str(out_dir), "--count", str(count),
+                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL,
+                       cwd=Path(__file__).resolve().parents[1])
+    with open(out_dir / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    ela_dir = out_dir / "ela"
+    if not ela_dir.exists():
+        lst = out_dir / "list.txt"
+        lst.write_text("".join(f"{out_dir / r['image']}\n" for r in rows))
+        subprocess.run([str(BINARY), "ela", "--list", str(lst), "--out-dir", str(ela_dir), "--quality", "90",
+                        "--size", "384", "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+    ys, ps, pix = [], [], {}
+    for r in rows:
+        stem = Path(r["image"]).stem
+        e = np.load(ela_dir / f"{stem}.npy")
+        out = run_model(sess, e / ela_scale)
+        ys.append(int(r["label"]))
+        ps.append(probability(out))
+        if r["label"] != "1":
+            continue
+        m = np.asarray(Image.open(out_dir / "masks" / f"{stem}.png").convert("L")) > 127
+        h, w = m.shape
+        cams = [cam_from_outputs(out[f"features_b{v}"][0], out[f"alpha_b{v}"][0], w, h) for v in VARIANTS]
+        yy, xx = np.mgrid[0:h, 0:w]
+        maps = {f"A{v}": c for v, c in zip(VARIANTS, cams)}
+        maps["A"] = fuse(cams)
+        maps["centre_gaussian"] = np.exp(-(((yy - h / 2) / (h / 4)) ** 2 + ((xx - w / 2) / (w / 4)) ** 2) / 2)
+        maps["abs_ela"] = resize_bilinear(np.abs(e).sum(0), h, w)
+        for k, v in maps.items():
+            pix.setdefault(r["kind"], {}).setdefault(k, []).append(auc(m, v))
+    return {"seed": seed, "images": len(ys), "manipulated": int(sum(ys)), "image_auc": round(auc(ys, ps), 4),
+            "pixel_auc_by_kind": {kind: {k: round(float(np.nanmean(v)), 4) for k, v in d.items()}
+                                  | {"n": len(next(iter(d.values())))} for kind, d in pix.items()}}
+
+
+def main(argv=None):
+    import onnxruntime as ort
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--ela-scale", type=float, default=2.0)
+    ap.add_argument("--synth-count", type=int, default=200)
+    ap.add_argument("--synth-seed", type=int, default=77, help="never a training seed (training used 1)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
+    import hashlib
+
+    res = {
+        "model": os.path.basename(args.model),
+        "model_sha256": hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
+        "casia_shortcut": casia_shortcut(),
+        "by_quant_step": by_quant_step(sess, args.ela_scale),
+        "synth_heldout": synth_heldout(sess, args.ela_scale, args.synth_count, args.synth_seed),
+    }
+    Path(args.out).write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
