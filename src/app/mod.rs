@@ -95,12 +95,13 @@ pub struct JobTiming {
     pub done_ms: Option<f64>,
 }
 
-/// Frame-time log (`TAMPERSCOPE_APP_STATS=1`): every two seconds, the frame intervals and the
-/// CPU time of `ui` over that window.
+/// Frame-time log (`TAMPERSCOPE_APP_STATS=1`): every two seconds, the frame intervals per state
+/// (idle, analysing, panning) and the CPU time of `ui` over that window.
 pub struct Stats {
     last_frame: Option<Instant>,
     window_start: Instant,
-    intervals: Vec<f32>,
+    /// Frame intervals (ms) by the state the frame was drawn in.
+    intervals: std::collections::BTreeMap<&'static str, Vec<f32>>,
     cpu: Vec<f32>,
     render: Vec<f32>,
     /// eframe's CPU time of the previous frame (ui and rendering, vsync excluded), if known.
@@ -114,7 +115,7 @@ impl Stats {
         Stats {
             last_frame: None,
             window_start: Instant::now(),
-            intervals: Vec::new(),
+            intervals: Default::default(),
             cpu: Vec::new(),
             render: Vec::new(),
             last_render_ms: None,
@@ -126,39 +127,46 @@ impl Stats {
         eprintln!("[stats] {what}");
     }
 
-    fn frame(&mut self, cpu_ms: f32, state: &str) {
+    fn frame(&mut self, cpu_ms: f32, state: &'static str) {
         let now = Instant::now();
         if let Some(last) = self.last_frame {
-            self.intervals.push((now - last).as_secs_f32() * 1e3);
+            self.intervals
+                .entry(state)
+                .or_default()
+                .push((now - last).as_secs_f32() * 1e3);
             self.cpu.push(cpu_ms);
             self.render.extend(self.last_render_ms);
         }
         self.last_frame = Some(now);
-        if now - self.window_start >= std::time::Duration::from_secs(2)
-            && !self.intervals.is_empty()
-        {
-            let mut v = self.intervals.clone();
+        if now - self.window_start < std::time::Duration::from_secs(2) || self.cpu.is_empty() {
+            return;
+        }
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        for (state, v) in &mut self.intervals {
             v.sort_by(f32::total_cmp);
-            let mean = v.iter().sum::<f32>() / v.len() as f32;
             let p95 = v[((v.len() as f32 * 0.95) as usize).min(v.len() - 1)];
-            let cpu = self.cpu.iter().sum::<f32>() / self.cpu.len() as f32;
-            let render = if self.render.is_empty() {
-                f32::NAN
-            } else {
-                self.render.iter().sum::<f32>() / self.render.len() as f32
-            };
             eprintln!(
-                "[stats] frames state={state} n={} interval mean={mean:.1} ms p50={:.1} p95={p95:.1} max={:.1} ui_cpu mean={cpu:.2} ms frame_cpu(eframe, incl. render) mean={render:.1} ms",
+                "[stats] frames state={state} n={} interval mean={:.1} ms p50={:.1} p95={p95:.1} max={:.1}",
                 v.len(),
+                mean(v),
                 v[v.len() / 2],
                 v[v.len() - 1]
             );
-            eprintln!("[stats] uploads so far: {:?}", self.uploads);
-            self.intervals.clear();
-            self.cpu.clear();
-            self.render.clear();
-            self.window_start = now;
         }
+        eprintln!(
+            "[stats] ui_cpu mean={:.2} ms frame_cpu(eframe, incl. render) mean={:.1} ms",
+            mean(&self.cpu),
+            if self.render.is_empty() {
+                f32::NAN
+            } else {
+                mean(&self.render)
+            }
+        );
+        eprintln!("[stats] uploads so far: {:?}", self.uploads);
+        self.intervals.clear();
+        self.cpu.clear();
+        self.render.clear();
+        self.window_start = now;
     }
 }
 
