@@ -1,0 +1,64 @@
+"""The diagnosis helpers: the re-saved CASIA split keeps labels and draws its JPEG history
+independently of them; the rank AUC and the quantisation-step reader are right on known inputs."""
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tamperscope_training import diagnose, recompress  # noqa: E402
+
+
+def make_casia(root: Path, n: int = 6) -> None:
+    split = root / "data" / "casia1" / "train"
+    (split / "images").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        img = Image.fromarray((np.random.default_rng(i).random((24, 32, 3)) * 255).astype(np.uint8))
+        img.save(split / "images" / f"im{i}.jpg", quality=95 if label == 0 else 70)
+        rows.append({"image": f"images/im{i}.jpg", "label": label, "kind": "authentic" if label == 0 else "splice",
+                     "mask": ""})
+    with open(split / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["image", "label", "kind", "mask"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read(out: Path):
+    with open(out / "labels.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_recompress_keeps_labels_and_is_reproducible(tmp_path, monkeypatch):
+    make_casia(tmp_path)
+    monkeypatch.setattr(recompress, "SHARED", tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    recompress.main(["--out", str(a), "--seed", "5", "--q-min", "60", "--q-max", "90"])
+    recompress.main(["--out", str(b), "--seed", "5", "--q-min", "60", "--q-max", "90"])
+    rows = read(a)
+    assert [r["label"] for r in rows] == ["0", "1"] * 3
+    assert all(60 <= int(r["q_final"]) <= 90 for r in rows)
+    for r in rows:
+        assert (a / r["image"]).read_bytes() == (b / r["image"]).read_bytes()
+    # The quality depends on the image index and the seed only, never on the label.
+    monkeypatch.setattr(recompress, "read_labels", lambda _p: [(tmp_path / "data/casia1/train/images/im0.jpg",
+                                                                1 - i % 2, "x") for i in range(6)])
+    c = tmp_path / "c"
+    recompress.main(["--out", str(c), "--seed", "5", "--q-min", "60", "--q-max", "90"])
+    assert [r["q_final"] for r in read(c)] == [r["q_final"] for r in rows]
+
+
+def test_auc_and_quant_step(tmp_path):
+    assert diagnose.auc([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == 1.0
+    assert diagnose.auc([0, 1, 0, 1], [1, 1, 1, 1]) == 0.5
+    assert np.isnan(diagnose.auc([1, 1], [0.2, 0.3]))
+    img = Image.fromarray(np.zeros((16, 16, 3), np.uint8))
+    img.save(tmp_path / "q50.jpg", quality=50)
+    img.save(tmp_path / "q95.jpg", quality=95)
+    assert diagnose.quant_step(tmp_path / "q50.jpg") == 16  # IJG table DC 16 at quality 50
+    assert diagnose.quant_step(tmp_path / "q95.jpg") < diagnose.quant_step(tmp_path / "q50.jpg")
