@@ -140,6 +140,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--select", choices=["val", "last"], default="val",
+                    help="checkpoint kept: best CASIA val AUC, or the last epoch (when val must stay unseen)")
     args = ap.parse_args(argv)
 
     t_start = time.time()
@@ -217,8 +219,8 @@ def main(argv=None):
                "time_s": round(time.time() - t_train)}
         log.append(ent)
         print(json.dumps(ent), flush=True)
-        if res["mean"]["auc"] > best:
-            best = res["mean"]["auc"]
+        if args.select == "last" or res["mean"]["auc"] > best:
+            best = max(best, res["mean"]["auc"])
             cfg = {"backbone": getattr(model, "backbone_name", args.model), "d": args.d, "frozen": args.frozen}
             torch.save({"config": cfg, "state_dict": model.state_dict()}, out / "model.pt")
             np.save(out / "val_probs.npy", p)
