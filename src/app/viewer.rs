@@ -280,14 +280,49 @@ impl TamperscopeApp {
         u.misc[2] = if view.zoom * ppp > 2.0 { 1.0 } else { 0.0 };
 
         if self.rt.gpu {
-            ui.painter().add(egui_wgpu::Callback::new_paint_callback(
-                rect,
-                ViewCallback {
-                    pane,
-                    scene: self.rt.scene.clone(),
-                    uniforms: u,
-                },
-            ));
+            // The shader runs only where the photo is: a software rasteriser pays for every
+            // fragment, and at "fit" the letterbox can be half the pane. egui fills the rest.
+            let photo_rect = Rect::from_two_pos(
+                view.screen_from_image(rect, Pos2::ZERO),
+                view.screen_from_image(rect, Pos2::new(pw, ph)),
+            );
+            let shown = rect.intersect(photo_rect);
+            let shown = (shown.width() > 0.0 && shown.height() > 0.0).then_some(shown);
+            let background = super::VIEW_BACKGROUND;
+            match shown {
+                Some(shown) => {
+                    // Strips around the photo, one point into it so that no seam is left when
+                    // the edges are rounded to pixels (the callback paints over the overlap).
+                    let inner = shown.shrink(1.0);
+                    for strip in [
+                        Rect::from_min_max(rect.min, egui::pos2(rect.max.x, inner.min.y)),
+                        Rect::from_min_max(egui::pos2(rect.min.x, inner.max.y), rect.max),
+                        Rect::from_min_max(
+                            egui::pos2(rect.min.x, inner.min.y),
+                            egui::pos2(inner.min.x, inner.max.y),
+                        ),
+                        Rect::from_min_max(
+                            egui::pos2(inner.max.x, inner.min.y),
+                            egui::pos2(rect.max.x, inner.max.y),
+                        ),
+                    ] {
+                        if strip.width() > 0.0 && strip.height() > 0.0 {
+                            ui.painter().rect_filled(strip, 0.0, background);
+                        }
+                    }
+                    ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+                        shown,
+                        ViewCallback {
+                            pane,
+                            scene: self.rt.scene.clone(),
+                            uniforms: u,
+                        },
+                    ));
+                }
+                None => {
+                    ui.painter().rect_filled(rect, 0.0, background);
+                }
+            }
         } else {
             ui.painter()
                 .rect_filled(rect, 0.0, egui::Color32::from_gray(30));

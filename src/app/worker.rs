@@ -101,6 +101,20 @@ pub struct WorkerHandle {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Run the analysis below the UI's priority: the window (and a software rasteriser's threads)
+/// gets the cores first, the analysis takes what is left. Threads the worker starts (ONNX
+/// Runtime's pool, the ELA strips) inherit it. Best effort: an error leaves the priority as is.
+#[allow(unsafe_code)] // the one exception to the crate's rule: two libc calls, no pointers
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread, with no pointers.
+    unsafe {
+        // On Linux the nice value is per thread; `who` is this thread's id.
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 impl WorkerHandle {
     /// Start the worker; it opens the engine first (reported with [`Reply::EngineOpened`]).
     pub fn spawn(
@@ -118,6 +132,7 @@ impl WorkerHandle {
                         ctx.request_repaint();
                     }
                 };
+                lower_priority();
                 Worker::new(params, &send).run(req_rx, &send);
             })?;
         Ok(WorkerHandle {
