@@ -474,13 +474,28 @@ impl TamperscopeApp {
                         doc.segs.len() - 1
                     }
                 };
-                // First time this segmenter is seen: show H and the chosen mask of the first one.
-                let first = i == 0;
-                self.settings.seg_layers.entry(name).or_insert(SegToggles {
-                    masks: false,
-                    chosen: first,
-                    refined: first,
-                });
+                // The first time a segmenter finds regions, show its H and chosen mask unless
+                // another segmenter's H is already shown. (One that found nothing gets no defaults
+                // yet: on the bundled sample DeepLab finds no object, and its empty H would be the
+                // only one shown.)
+                let has_regions = !doc.segs[i].result.segmentation.regions.is_empty();
+                let others: Vec<String> = doc
+                    .segs
+                    .iter()
+                    .filter(|s| s.name != name)
+                    .map(|s| s.name.clone())
+                    .collect();
+                if has_regions && !self.settings.seg_layers.contains_key(&name) {
+                    let other_shown = others.iter().any(|o| self.settings.seg_toggles(o).refined);
+                    self.settings.seg_layers.insert(
+                        name,
+                        SegToggles {
+                            masks: false,
+                            chosen: !other_shown,
+                            refined: !other_shown,
+                        },
+                    );
+                }
                 self.upload_segmenter(i);
             }
             Reply::SegmenterFailed { job, name, reason } => {
