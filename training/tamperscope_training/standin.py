@@ -106,38 +106,52 @@ def build_classifier(batch="N", size: int = CLASSIFIER_SIZE, seed: int = 0) -> b
     return _model(graph)
 
 
-def segmenter_pattern() -> np.ndarray:
-    """The argmax [257, 257] the stand-in segmenter produces for any input."""
-    labels = np.zeros((SEG_SIZE, SEG_SIZE), dtype=np.int64)
-    for cls, (r0, r1, c0, c1) in SEGMENTER_PATTERN.items():
+def rect_labels(pattern: dict, size: int) -> np.ndarray:
+    """The [size, size] label map of class rectangles ``pattern`` (class 0 elsewhere)."""
+    labels = np.zeros((size, size), dtype=np.int64)
+    for cls, (r0, r1, c0, c1) in pattern.items():
         labels[r0:r1, c0:c1] = cls
     return labels
 
 
-def build_segmenter() -> bytes:
-    # logits[c, y, x] = rows[c, y] * cols[c, x] + bias[c] + 0 * sum(input[:, :, y, x])
-    rows = np.zeros((1, SEG_CLASSES, SEG_SIZE, 1))
-    cols = np.zeros((1, SEG_CLASSES, 1, SEG_SIZE))
-    bias = np.full((1, SEG_CLASSES, 1, 1), -1.0)
+def segmenter_pattern() -> np.ndarray:
+    """The argmax [257, 257] the stand-in segmenter produces for any input."""
+    return rect_labels(SEGMENTER_PATTERN, SEG_SIZE)
+
+
+def build_rect_segmenter(name: str, pattern: dict, classes: int, in_size: int, out_size: int) -> bytes:
+    """A semantic segmenter whose argmax is ``rect_labels(pattern, out_size)`` for any input.
+
+    logits[c, y, x] = rows[c, y] * cols[c, x] + bias[c] + 0 * sum(input): the input is read (so the
+    graph has a real dependency on it) but cannot change the result."""
+    rows = np.zeros((1, classes, out_size, 1))
+    cols = np.zeros((1, classes, 1, out_size))
+    bias = np.full((1, classes, 1, 1), -1.0)
     bias[0, 0] = 1.0  # class 0 wins where no rectangle is
-    for cls, (r0, r1, c0, c1) in SEGMENTER_PATTERN.items():
+    for cls, (r0, r1, c0, c1) in pattern.items():
         rows[0, cls, r0:r1, 0] = 4.0
         cols[0, cls, 0, c0:c1] = 1.0
+    # Same spatial size: sum over channels only (per pixel); otherwise over everything.
+    axes_name, axes = ("axis1", [1]) if in_size == out_size else ("axes", [1, 2, 3])
     inits = [_init("rows", rows), _init("cols", cols), _init("bias", bias), _init("zero", np.zeros(1)),
-             numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")]
+             numpy_helper.from_array(np.array(axes, dtype=np.int64), axes_name)]
     nodes = [
-        helper.make_node("ReduceSum", ["input", "axis1"], ["input_sum"], keepdims=1),
+        helper.make_node("ReduceSum", ["input", axes_name], ["input_sum"], keepdims=1),
         helper.make_node("Mul", ["input_sum", "zero"], ["input_zero"]),
         helper.make_node("Mul", ["rows", "cols"], ["pattern"]),
         helper.make_node("Add", ["pattern", "bias"], ["pattern_b"]),
         helper.make_node("Add", ["pattern_b", "input_zero"], ["logits"]),
     ]
     graph = helper.make_graph(
-        nodes, "standin_segmenter",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, SEG_SIZE, SEG_SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, SEG_CLASSES, SEG_SIZE, SEG_SIZE])],
+        nodes, name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, in_size, in_size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, out_size, out_size])],
         initializer=inits)
     return _model(graph)
+
+
+def build_segmenter() -> bytes:
+    return build_rect_segmenter("standin_segmenter", SEGMENTER_PATTERN, SEG_CLASSES, SEG_SIZE, SEG_SIZE)
 
 
 def build_all() -> dict[str, bytes]:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from .standin import _init, _model
+from .standin import _init, _model, build_rect_segmenter, rect_labels
 
 SAM_SIZE = 1024
 EMBED = 256
@@ -192,35 +192,11 @@ def build_decoder() -> bytes:
 
 
 def psp_pattern() -> np.ndarray:
-    labels = np.zeros((PSP_OUT, PSP_OUT), dtype=np.int64)
-    for cls, (r0, r1, c0, c1) in PSP_PATTERN.items():
-        labels[r0:r1, c0:c1] = cls
-    return labels
+    return rect_labels(PSP_PATTERN, PSP_OUT)
 
 
 def build_pspnet() -> bytes:
-    rows = np.zeros((1, PSP_CLASSES, PSP_OUT, 1))
-    cols = np.zeros((1, PSP_CLASSES, 1, PSP_OUT))
-    bias = np.full((1, PSP_CLASSES, 1, 1), -1.0)
-    bias[0, 0] = 1.0
-    for cls, (r0, r1, c0, c1) in PSP_PATTERN.items():
-        rows[0, cls, r0:r1, 0] = 4.0
-        cols[0, cls, 0, c0:c1] = 1.0
-    inits = [_init("rows", rows), _init("cols", cols), _init("bias", bias), _init("zero", np.zeros(1)),
-             _i64("axes", [1, 2, 3])]
-    nodes = [
-        helper.make_node("ReduceSum", ["input", "axes"], ["input_sum"], keepdims=1),
-        helper.make_node("Mul", ["input_sum", "zero"], ["input_zero"]),
-        helper.make_node("Mul", ["rows", "cols"], ["pattern"]),
-        helper.make_node("Add", ["pattern", "bias"], ["pattern_b"]),
-        helper.make_node("Add", ["pattern_b", "input_zero"], ["logits"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "standin_pspnet",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, PSP_SIZE, PSP_SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, PSP_CLASSES, PSP_OUT, PSP_OUT])],
-        initializer=inits)
-    return _model(graph)
+    return build_rect_segmenter("standin_pspnet", PSP_PATTERN, PSP_CLASSES, PSP_SIZE, PSP_OUT)
 
 
 def build_all() -> dict[str, bytes]:
