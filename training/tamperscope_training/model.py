@@ -6,6 +6,10 @@ One network, one shared backbone, three CBAM heads (variants i = 2, 3, 4). Backb
   * ``resnet50`` - torchvision ResNet-50 (F_1 = stem before max-pool, F_2..F_5 = layer1..layer4,
     channels 64/256/512/1024/2048), from scratch (no ImageNet ResNet weights here).
 ``ResNet50Baseline`` is the plain ResNet-50 image classifier (the paper's comparison).
+``WCBNet(attention=False, variants=(5,))`` is the same comparison on the shipped backbone: no
+cross-block attention, the head sits on F_5 (so "variant 5": Fc = F_5, 320 channels).
+``SeparateWCBNets`` is three single-variant WCBnets (their own blocks 4-5, CBAM and head) that share
+only the frozen, cached ImageNet blocks: METHOD.md s.2's "separate networks" against the shared one.
 
 CBAM_i (cross-block attention), for a target block i of spatial size (h_i, w_i):
   R_j = ReLU(BN(Conv1x1(F_j))) -> d channels, rescaled to (h_i, w_i): finer blocks are average-pooled
@@ -178,9 +182,21 @@ class CrossBlockAttention(nn.Module):
         return o.reshape(n, b * c, h, w)
 
 
+class BlockSelect(nn.Module):
+    """The plain baseline's "fusion": Fc_v = F_v itself, no cross-block attention."""
+
+    def __init__(self, in_channels, target: int):
+        super().__init__()
+        self.target = target
+        self.out_channels = in_channels[target - 1]
+
+    def forward(self, feats):
+        return feats[self.target - 1]
+
+
 class WCBNet(nn.Module):
     def __init__(self, backbone: str = "mobilenetv2", weights_path: str | None = None, d: int = 64,
-                 variants=VARIANTS, dropout: float = 0.2, frozen: int = 3):
+                 variants=VARIANTS, dropout: float = 0.2, frozen: int = 3, attention: bool = True):
         super().__init__()
         if backbone == "mobilenetv2":
             self.backbone = MobileNetV2Blocks(weights_path, frozen=frozen)
@@ -190,7 +206,11 @@ class WCBNet(nn.Module):
             raise ValueError(backbone)
         self.backbone_name = backbone
         self.variants = tuple(variants)
-        self.cbam = nn.ModuleDict({str(v): CrossBlockAttention(self.backbone.channels, v, d) for v in self.variants})
+        self.attention = attention
+        self.d = d
+        fuse = (lambda v: CrossBlockAttention(self.backbone.channels, v, d)) if attention else (
+            lambda v: BlockSelect(self.backbone.channels, v))
+        self.cbam = nn.ModuleDict({str(v): fuse(v) for v in self.variants})
         self.heads = nn.ModuleDict({str(v): nn.Linear(self.cbam[str(v)].out_channels, 1) for v in self.variants})
         self.drop = nn.Dropout(dropout)
 
@@ -198,6 +218,11 @@ class WCBNet(nn.Module):
         """Fc_v for every variant: dict v -> [N, C, h_v, w_v]. ``stem``: cached frozen-block outputs."""
         feats = self.backbone(x) if stem is None else self.backbone.rest(stem)
         return {v: self.cbam[str(v)](feats) for v in self.variants}
+
+    def config(self) -> dict:
+        return {"kind": "shared" if self.attention else "plain", "backbone": self.backbone_name,
+                "d": self.d,
+                "frozen": getattr(self.backbone, "frozen", 0), "variants": list(self.variants)}
 
     def head(self, v: int, fc: torch.Tensor) -> torch.Tensor:
         return self.heads[str(v)](self.drop(fc.mean(dim=(2, 3))))
@@ -209,7 +234,9 @@ class WCBNet(nn.Module):
 
     def forward_all(self, x):
         """dict v -> (logit [N,1], Fc [N,C,h,w], alpha [N,C]); alpha = w / (h w) (exact Grad-CAM weights)."""
-        fcs = self.features(x)
+        return self.outputs(self.features(x))
+
+    def outputs(self, fcs):
         out = {}
         for v in self.variants:
             fc = fcs[v]
@@ -219,6 +246,47 @@ class WCBNet(nn.Module):
             alpha = (lin.weight / hw).expand(fc.shape[0], -1)
             out[v] = (logit, fc, alpha)
         return out
+
+
+class SeparateWCBNets(nn.Module):
+    """One single-variant WCBnet per variant; only the frozen ImageNet blocks (identical in all three,
+    never trained) are run once and shared, exactly as three separate networks would compute them."""
+
+    def __init__(self, weights_path: str | None = None, d: int = 64, variants=VARIANTS, frozen: int = 3):
+        super().__init__()
+        assert frozen > 0, "separate networks share only frozen blocks"
+        self.variants = tuple(variants)
+        self.nets = nn.ModuleList(WCBNet("mobilenetv2", weights_path, d, (v,), frozen=frozen) for v in self.variants)
+        self.backbone_name = "mobilenetv2"
+        self.d = d
+
+    @property
+    def backbone(self):
+        """The frozen blocks' owner (the stem cache restores their state here)."""
+        return self.nets[0].backbone
+
+    def features(self, x=None, stem=None):
+        if stem is None:
+            stem = self.backbone.stem(x)
+        out = {}
+        for net in self.nets:
+            out.update(net.features(stem=stem))
+        return out
+
+    def forward(self, x=None, stem=None):
+        fcs = self.features(x, stem)
+        return torch.cat([net.head(v, fcs[v]) for v, net in zip(self.variants, self.nets)], dim=1)
+
+    def forward_all(self, x):
+        fcs = self.features(x)
+        out = {}
+        for v, net in zip(self.variants, self.nets):
+            out.update(net.outputs({v: fcs[v]}))
+        return out
+
+    def config(self) -> dict:
+        return {"kind": "separate", "backbone": "mobilenetv2", "d": self.d, "frozen": self.backbone.frozen,
+                "variants": list(self.variants)}
 
 
 class ResNet50Baseline(nn.Module):
@@ -235,6 +303,10 @@ class ResNet50Baseline(nn.Module):
 def build(name: str, weights_path: str | None = None, frozen: int = 3, d: int = 64) -> nn.Module:
     if name == "wcb-mobilenetv2":
         return WCBNet("mobilenetv2", weights_path, frozen=frozen, d=d)
+    if name == "plain-mobilenetv2":
+        return WCBNet("mobilenetv2", weights_path, frozen=frozen, variants=(5,), attention=False)
+    if name == "wcb-mobilenetv2-separate":
+        return SeparateWCBNets(weights_path, d=d, frozen=frozen)
     if name == "wcb-mobilenetv2-scratch":
         return WCBNet("mobilenetv2", None, frozen=0)
     if name == "wcb-resnet50":
@@ -244,10 +316,17 @@ def build(name: str, weights_path: str | None = None, frozen: int = 3, d: int = 
     raise ValueError(name)
 
 
-def load_checkpoint(path) -> WCBNet:
-    """A WCBNet from a training checkpoint ({"config": ..., "state_dict": ...})."""
+def load_checkpoint(path) -> nn.Module:
+    """A WCBNet (shared, plain or separate) from a training checkpoint ({"config": ..., "state_dict": ...});
+    configs without "kind" are the shared WCBnet of the first runs."""
     ck = torch.load(path, map_location="cpu")
     cfg = ck["config"]
-    m = WCBNet(cfg["backbone"], None, d=cfg["d"], frozen=cfg["frozen"])
+    kind = cfg.get("kind", "shared")
+    if kind == "separate":
+        m = SeparateWCBNets(None, d=cfg["d"], variants=cfg["variants"], frozen=cfg["frozen"])
+    elif kind == "plain":
+        m = WCBNet(cfg["backbone"], None, frozen=cfg["frozen"], variants=cfg["variants"], attention=False)
+    else:
+        m = WCBNet(cfg["backbone"], None, d=cfg["d"], frozen=cfg["frozen"])
     m.load_state_dict(ck["state_dict"])
     return m.eval()

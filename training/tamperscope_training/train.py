@@ -112,7 +112,7 @@ def predict(model, inputs: Inputs, bs=16):
 def evaluate(model, inputs, y, variants):
     p = predict(model, inputs)
     res = {}
-    if p.shape[1] == 1:
+    if not variants:  # the ResNet-50 baseline: one logit, no variants
         res["baseline"] = metrics(p[:, 0], y)
         res["mean"] = res["baseline"]
     else:
@@ -125,7 +125,8 @@ def evaluate(model, inputs, y, variants):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="wcb-mobilenetv2",
-                    choices=["wcb-mobilenetv2", "wcb-mobilenetv2-scratch", "wcb-resnet50", "resnet50"])
+                    choices=["wcb-mobilenetv2", "wcb-mobilenetv2-separate", "plain-mobilenetv2",
+                             "wcb-mobilenetv2-scratch", "wcb-resnet50", "resnet50"])
     ap.add_argument("--data", default="casia_train,synth")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--time-budget-min", type=float, default=0, help="stop training after this many minutes")
@@ -153,7 +154,7 @@ def main(argv=None):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     model = build(args.model, MNV2_WEIGHTS, frozen=args.frozen, d=args.d)
-    cached = args.model == "wcb-mobilenetv2" and args.frozen > 0
+    cached = args.model in ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "plain-mobilenetv2") and args.frozen > 0
     variants = list(getattr(model, "variants", []))
 
     npys, ys, kinds = [], [], []
@@ -221,7 +222,7 @@ def main(argv=None):
         print(json.dumps(ent), flush=True)
         if args.select == "last" or res["mean"]["auc"] > best:
             best = max(best, res["mean"]["auc"])
-            cfg = {"backbone": getattr(model, "backbone_name", args.model), "d": args.d, "frozen": args.frozen}
+            cfg = model.config() if hasattr(model, "config") else {"backbone": args.model}
             torch.save({"config": cfg, "state_dict": model.state_dict()}, out / "model.pt")
             np.save(out / "val_probs.npy", p)
         if stop:
