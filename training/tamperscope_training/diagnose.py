@@ -30,7 +30,6 @@ from PIL import Image
 from .data import BINARY, CACHE, SHARED, load_split, metrics
 from .gradcam import cam_from_outputs, fuse, resize_bilinear
 
-VARIANTS = (2, 3, 4)
 
 
 def auc(y, s) -> float:
@@ -75,8 +74,13 @@ def run_model(sess, ela: np.ndarray) -> dict:
     return dict(zip(names, sess.run(None, {"ela": ela[None].astype(np.float32)})))
 
 
+def variants_of(out: dict) -> list[int]:
+    """The classifier variants in a model's outputs (2, 3, 4 for WCBnet; 5 for the plain baseline)."""
+    return sorted(int(k.removeprefix("logit_b")) for k in out if k.startswith("logit_b"))
+
+
 def probability(out: dict) -> float:
-    return float(np.mean([1 / (1 + np.exp(-out[f"logit_b{v}"][0, 0])) for v in VARIANTS]))
+    return float(np.mean([1 / (1 + np.exp(-out[f"logit_b{v}"][0, 0])) for v in variants_of(out)]))
 
 
 def by_quant_step(sess, ela_scale: float) -> dict:
@@ -120,9 +124,10 @@ def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
             continue
         m = np.asarray(Image.open(out_dir / "masks" / f"{stem}.png").convert("L")) > 127
         h, w = m.shape
-        cams = [cam_from_outputs(out[f"features_b{v}"][0], out[f"alpha_b{v}"][0], w, h) for v in VARIANTS]
+        variants = variants_of(out)
+        cams = [cam_from_outputs(out[f"features_b{v}"][0], out[f"alpha_b{v}"][0], w, h) for v in variants]
         yy, xx = np.mgrid[0:h, 0:w]
-        maps = {f"A{v}": c for v, c in zip(VARIANTS, cams)}
+        maps = {f"A{v}": c for v, c in zip(variants, cams)}
         maps["A"] = fuse(cams)
         maps["centre_gaussian"] = np.exp(-(((yy - h / 2) / (h / 4)) ** 2 + ((xx - w / 2) / (w / 4)) ** 2) / 2)
         maps["abs_ela"] = resize_bilinear(np.abs(e).sum(0), h, w)

@@ -1,6 +1,7 @@
 """Export WCBnet to ONNX (METHOD.md s.8) and write the Rust-side Grad-CAM parity fixture.
 
-Graph: input ``ela`` [N,3,384,384] (signed ELA / ela_scale), dynamic N; outputs, for v in 2, 3, 4:
+Graph: input ``ela`` [N,3,384,384] (signed ELA / ela_scale), dynamic N; outputs, for each variant v
+(2, 3, 4 for WCBnet; 5 for the plain baseline, whose Fc is F_5):
 ``logit_b{v}`` [N,1], ``features_b{v}`` = Fc_v [N,C,h,w], ``alpha_b{v}`` [N,C] = w / (h w)
 (exact Grad-CAM weights of a GAP + dense head).
 
@@ -23,7 +24,13 @@ from .data import BINARY, REPO
 from .gradcam import cam_from_outputs
 
 VARIANTS = (2, 3, 4)
-OUTPUT_NAMES = [f"{k}_b{v}" for v in VARIANTS for k in ("logit", "features", "alpha")]
+
+
+def output_names(variants=VARIANTS) -> list[str]:
+    return [f"{k}_b{v}" for v in variants for k in ("logit", "features", "alpha")]
+
+
+OUTPUT_NAMES = output_names()
 FIXTURE_DIR = REPO / "tests" / "fixtures" / "gradcam_parity"
 FIX_W, FIX_H = 96, 64
 
@@ -39,6 +46,9 @@ def sha256(path) -> str:
 def export_onnx(model, path, opset: int = 17) -> None:
     import torch
 
+    variants = tuple(model.variants)
+    names = output_names(variants)
+
     class Wrap(torch.nn.Module):
         def __init__(self, m):
             super().__init__()
@@ -46,12 +56,12 @@ def export_onnx(model, path, opset: int = 17) -> None:
 
         def forward(self, ela):
             o = self.m.forward_all(ela)
-            return tuple(t for v in VARIANTS for t in o[v])
+            return tuple(t for v in variants for t in o[v])
 
     model.eval()
     x = torch.zeros(1, 3, 384, 384)
-    dyn = {"ela": {0: "N"}, **{n: {0: "N"} for n in OUTPUT_NAMES}}
-    torch.onnx.export(Wrap(model), (x,), str(path), input_names=["ela"], output_names=OUTPUT_NAMES,
+    dyn = {"ela": {0: "N"}, **{n: {0: "N"} for n in names}}
+    torch.onnx.export(Wrap(model), (x,), str(path), input_names=["ela"], output_names=names,
                       dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False)
     import onnx
 
@@ -62,7 +72,8 @@ def run_onnx(path, x: np.ndarray) -> dict:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return dict(zip(OUTPUT_NAMES, sess.run(OUTPUT_NAMES, {"ela": np.ascontiguousarray(x, np.float32)})))
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, {"ela": np.ascontiguousarray(x, np.float32)})))
 
 
 def fixture_inputs(ela_scale: float, seed: int = 1234) -> tuple[list[np.ndarray], list[str]]:
@@ -133,13 +144,14 @@ def evaluate_onnx(model_path, ela_scale: float, split: str = "casia_val", bs: in
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
     sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
-    names = [f"logit_b{v}" for v in VARIANTS]
+    names = [o.name for o in sess.get_outputs() if o.name.startswith("logit_b")]
+    variants = [int(n.removeprefix("logit_b")) for n in names]
     zs = []
     for i in range(0, len(npys), bs):
         x = np.stack([np.load(n) / ela_scale for n in npys[i:i + bs]]).astype(np.float32)
         zs.append(np.concatenate(sess.run(names, {"ela": x}), axis=1))
     p = 1 / (1 + np.exp(-np.concatenate(zs)))
-    res = {f"b{v}": metrics(p[:, j], y) for j, v in enumerate(VARIANTS)}
+    res = {f"b{v}": metrics(p[:, j], y) for j, v in enumerate(variants)}
     res["mean"] = metrics(p.mean(1), y)
     return res
 

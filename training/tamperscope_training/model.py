@@ -8,6 +8,10 @@ One network, one shared backbone, three CBAM heads (variants i = 2, 3, 4). Backb
 ``ResNet50Baseline`` is the plain ResNet-50 image classifier (the paper's comparison).
 ``WCBNet(attention=False, variants=(5,))`` is the same comparison on the shipped backbone: no
 cross-block attention, the head sits on F_5 (so "variant 5": Fc = F_5, 320 channels).
+``centre=True`` (an experiment, not METHOD.md): Fc_v is replaced by ReLU(Fc_v - its spatial mean), so
+the head sees only where a channel departs from the image's own average; a cue spread evenly over the
+whole image (a re-save of the entire file) cannot raise the logit. Grad-CAM stays exact: the exported
+features are the centred ones and the head is still GAP + dense on them.
 ``SeparateWCBNets`` is three single-variant WCBnets (their own blocks 4-5, CBAM and head) that share
 only the frozen, cached ImageNet blocks: METHOD.md s.2's "separate networks" against the shared one.
 
@@ -196,7 +200,8 @@ class BlockSelect(nn.Module):
 
 class WCBNet(nn.Module):
     def __init__(self, backbone: str = "mobilenetv2", weights_path: str | None = None, d: int = 64,
-                 variants=VARIANTS, dropout: float = 0.2, frozen: int = 3, attention: bool = True):
+                 variants=VARIANTS, dropout: float = 0.2, frozen: int = 3, attention: bool = True,
+                 centre: bool = False):
         super().__init__()
         if backbone == "mobilenetv2":
             self.backbone = MobileNetV2Blocks(weights_path, frozen=frozen)
@@ -207,6 +212,7 @@ class WCBNet(nn.Module):
         self.backbone_name = backbone
         self.variants = tuple(variants)
         self.attention = attention
+        self.centre = centre
         self.d = d
         fuse = (lambda v: CrossBlockAttention(self.backbone.channels, v, d)) if attention else (
             lambda v: BlockSelect(self.backbone.channels, v))
@@ -217,12 +223,15 @@ class WCBNet(nn.Module):
     def features(self, x=None, stem=None):
         """Fc_v for every variant: dict v -> [N, C, h_v, w_v]. ``stem``: cached frozen-block outputs."""
         feats = self.backbone(x) if stem is None else self.backbone.rest(stem)
-        return {v: self.cbam[str(v)](feats) for v in self.variants}
+        fcs = {v: self.cbam[str(v)](feats) for v in self.variants}
+        if self.centre:
+            fcs = {v: F.relu(fc - fc.mean(dim=(2, 3), keepdim=True)) for v, fc in fcs.items()}
+        return fcs
 
     def config(self) -> dict:
         return {"kind": "shared" if self.attention else "plain", "backbone": self.backbone_name,
-                "d": self.d,
-                "frozen": getattr(self.backbone, "frozen", 0), "variants": list(self.variants)}
+                "d": self.d, "frozen": getattr(self.backbone, "frozen", 0), "variants": list(self.variants),
+                "centre": self.centre}
 
     def head(self, v: int, fc: torch.Tensor) -> torch.Tensor:
         return self.heads[str(v)](self.drop(fc.mean(dim=(2, 3))))
@@ -303,8 +312,11 @@ class ResNet50Baseline(nn.Module):
 def build(name: str, weights_path: str | None = None, frozen: int = 3, d: int = 64) -> nn.Module:
     if name == "wcb-mobilenetv2":
         return WCBNet("mobilenetv2", weights_path, frozen=frozen, d=d)
-    if name == "plain-mobilenetv2":
-        return WCBNet("mobilenetv2", weights_path, frozen=frozen, variants=(5,), attention=False)
+    if name in ("plain-mobilenetv2", "plain-mobilenetv2-centred"):
+        return WCBNet("mobilenetv2", weights_path, frozen=frozen, variants=(5,), attention=False,
+                      centre=name.endswith("-centred"))
+    if name == "wcb-mobilenetv2-centred":
+        return WCBNet("mobilenetv2", weights_path, frozen=frozen, d=d, centre=True)
     if name == "wcb-mobilenetv2-separate":
         return SeparateWCBNets(weights_path, d=d, frozen=frozen)
     if name == "wcb-mobilenetv2-scratch":
@@ -325,8 +337,9 @@ def load_checkpoint(path) -> nn.Module:
     if kind == "separate":
         m = SeparateWCBNets(None, d=cfg["d"], variants=cfg["variants"], frozen=cfg["frozen"])
     elif kind == "plain":
-        m = WCBNet(cfg["backbone"], None, frozen=cfg["frozen"], variants=cfg["variants"], attention=False)
+        m = WCBNet(cfg["backbone"], None, frozen=cfg["frozen"], variants=cfg["variants"], attention=False,
+                   centre=cfg.get("centre", False))
     else:
-        m = WCBNet(cfg["backbone"], None, d=cfg["d"], frozen=cfg["frozen"])
+        m = WCBNet(cfg["backbone"], None, d=cfg["d"], frozen=cfg["frozen"], centre=cfg.get("centre", False))
     m.load_state_dict(ck["state_dict"])
     return m.eval()

@@ -125,7 +125,8 @@ def evaluate(model, inputs, y, variants):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="wcb-mobilenetv2",
-                    choices=["wcb-mobilenetv2", "wcb-mobilenetv2-separate", "plain-mobilenetv2",
+                    choices=["wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-centred",
+                             "plain-mobilenetv2", "plain-mobilenetv2-centred",
                              "wcb-mobilenetv2-scratch", "wcb-resnet50", "resnet50"])
     ap.add_argument("--data", default="casia_train,synth")
     ap.add_argument("--epochs", type=int, default=5)
@@ -154,7 +155,8 @@ def main(argv=None):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     model = build(args.model, MNV2_WEIGHTS, frozen=args.frozen, d=args.d)
-    cached = args.model in ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "plain-mobilenetv2") and args.frozen > 0
+    cached = args.model in ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-centred",
+                            "plain-mobilenetv2", "plain-mobilenetv2-centred") and args.frozen > 0
     variants = list(getattr(model, "variants", []))
 
     npys, ys, kinds = [], [], []

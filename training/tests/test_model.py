@@ -30,6 +30,34 @@ def test_shapes_and_alpha_equals_gradient():
     assert torch.allclose(m(x), torch.cat([out[v][0] for v in (2, 3, 4)], 1), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["plain-mobilenetv2", "plain-mobilenetv2-centred", "wcb-mobilenetv2-centred",
+                                  "wcb-mobilenetv2-separate"])
+def test_baseline_and_experiment_models_keep_the_contract(name, tmp_path):
+    """Every model the exporter accepts: logits from forward_all equal forward (full and cached-stem
+    paths), alpha is the autograd Grad-CAM weight, and a checkpoint round trip is exact."""
+    from tamperscope_training.model import build, load_checkpoint
+
+    torch.manual_seed(0)
+    m = build(name, None).eval()
+    x = torch.randn(2, 3, 384, 384)
+    out = m.forward_all(x)
+    assert sorted(out) == sorted(m.variants)
+    with torch.no_grad():
+        z = m(x)
+        assert torch.allclose(z, m(stem=m.backbone.stem(x)), atol=1e-5)
+    assert torch.allclose(z, torch.cat([out[v][0] for v in m.variants], 1), atol=1e-5)
+    fcs = m.features(x)
+    for j, v in enumerate(m.variants):
+        head = m.nets[j].head if hasattr(m, "nets") else m.head
+        g = torch.autograd.grad(head(v, fcs[v]).sum(), fcs[v])[0]
+        assert torch.allclose(g.mean(dim=(2, 3)), out[v][2], atol=1e-7)
+        if getattr(m, "centre", False):
+            assert (out[v][1] >= 0).all()
+    torch.save({"config": m.config(), "state_dict": m.state_dict()}, tmp_path / "m.pt")
+    with torch.no_grad():
+        assert torch.equal(load_checkpoint(tmp_path / "m.pt")(x), z)
+
+
 def test_cached_stem_path_equals_full_forward():
     torch.manual_seed(0)
     m = WCBNet("mobilenetv2", None, frozen=3).eval()
