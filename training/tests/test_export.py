@@ -56,7 +56,7 @@ def test_committed_model_matches_fixture():
 def _parity(model, onnx_path, xs):
     import torch
 
-    from tamperscope_training.export import VARIANTS, run_onnx
+    from tamperscope_training.export import run_onnx
     from tamperscope_training.gradcam import cam_from_outputs, torch_gradcam
 
     model.eval()
@@ -64,7 +64,8 @@ def _parity(model, onnx_path, xs):
     with torch.no_grad():
         ref = model.forward_all(x)
     o = run_onnx(onnx_path, xs)
-    for v in VARIANTS:
+    assert sorted(k for k in o if k.startswith("logit_b")) == [f"logit_b{v}" for v in model.variants]
+    for v in model.variants:
         assert np.abs(o[f"logit_b{v}"] - ref[v][0].numpy()).max() < 1e-4
         assert o[f"features_b{v}"].shape == tuple(ref[v][1].shape)
         probs, cams = torch_gradcam(model, x, v, 96, 64)
@@ -74,15 +75,16 @@ def _parity(model, onnx_path, xs):
             assert abs(probs[n] - 1 / (1 + np.exp(-o[f"logit_b{v}"][n, 0]))) < 1e-4
 
 
-def test_export_parity_random_model(tmp_path):
+@pytest.mark.parametrize("name", ["wcb-mobilenetv2", "plain-mobilenetv2"])
+def test_export_parity_random_model(tmp_path, name):
     torch = pytest.importorskip("torch", reason="torch not installed")
     pytest.importorskip("onnx", reason="onnx not installed")
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     from tamperscope_training.export import export_onnx
-    from tamperscope_training.model import WCBNet
+    from tamperscope_training.model import build
 
     torch.manual_seed(0)
-    model = WCBNet("mobilenetv2", None)
+    model = build(name, None)
     # non-trivial BN statistics and head weights, so the CAMs are not degenerate
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
