@@ -53,7 +53,9 @@ def torch_gradcam(model, x, variant: int, width: int, height: int):
     model.eval()
     with torch.enable_grad():
         fc = model.features(x)[variant]
-        z = model.heads[str(variant)](fc.mean(dim=(2, 3)))  # the head, exactly GAP + dense
+        # the head, exactly GAP + dense (separate networks: the variant's own network's head)
+        heads = model.nets[list(model.variants).index(variant)].heads if hasattr(model, "nets") else model.heads
+        z = heads[str(variant)](fc.mean(dim=(2, 3)))
         grad = torch.autograd.grad(z.sum(), fc)[0]
     alpha = grad.mean(dim=(2, 3))
     a = F.relu((alpha[:, :, None, None] * fc).sum(1, keepdim=True))

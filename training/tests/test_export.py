@@ -5,7 +5,7 @@
 * test_export_parity_random_model: exports a randomly initialised WCBnet and checks ONNX logits
   against PyTorch (< 1e-4) and autograd Grad-CAM against the CAM from ONNX features/alpha (< 1e-3).
 * test_trained_checkpoint_parity: the same for the shipped model's PyTorch checkpoint
-  (TAMPERSCOPE_WCBNET_CKPT, default training/runs/shared-2ep/model.pt; git-ignored, skipped if absent).
+  (TAMPERSCOPE_WCBNET_CKPT, default training/runs/separate-2ep/model.pt; git-ignored, skipped if absent).
 """
 import hashlib
 import json
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "wcbnet.onnx"
 FIX = REPO / "tests" / "fixtures" / "gradcam_parity"
-CKPT = Path(os.environ.get("TAMPERSCOPE_WCBNET_CKPT", REPO / "training" / "runs" / "shared-2ep" / "model.pt"))
+CKPT = Path(os.environ.get("TAMPERSCOPE_WCBNET_CKPT", REPO / "training" / "runs" / "separate-2ep" / "model.pt"))
 
 
 def _sha(p):
