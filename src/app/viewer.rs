@@ -223,8 +223,7 @@ impl TamperscopeApp {
     ) -> Option<Readout> {
         let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
         let Some(doc) = &self.rt.doc else {
-            ui.painter()
-                .rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+            ui.painter().rect_filled(rect, 0.0, super::VIEW_BACKGROUND);
             ui.painter().text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,
@@ -235,8 +234,7 @@ impl TamperscopeApp {
             return None;
         };
         let Some((pw, ph)) = doc.photo_size() else {
-            ui.painter()
-                .rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+            ui.painter().rect_filled(rect, 0.0, super::VIEW_BACKGROUND);
             ui.put(rect, egui::Spinner::new().size(32.0));
             return None;
         };
@@ -324,8 +322,7 @@ impl TamperscopeApp {
                 }
             }
         } else {
-            ui.painter()
-                .rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+            ui.painter().rect_filled(rect, 0.0, super::VIEW_BACKGROUND);
             ui.painter().text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,

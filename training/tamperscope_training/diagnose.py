@@ -28,8 +28,8 @@ import numpy as np
 from PIL import Image
 
 from .data import BINARY, CACHE, SHARED, load_split, metrics
+from .export import variants_in
 from .gradcam import cam_from_outputs, fuse, resize_bilinear
-
 
 
 def auc(y, s) -> float:
@@ -74,13 +74,8 @@ def run_model(sess, ela: np.ndarray) -> dict:
     return dict(zip(names, sess.run(None, {"ela": ela[None].astype(np.float32)})))
 
 
-def variants_of(out: dict) -> list[int]:
-    """The classifier variants in a model's outputs (2, 3, 4 for WCBnet; 5 for the plain baseline)."""
-    return sorted(int(k.removeprefix("logit_b")) for k in out if k.startswith("logit_b"))
-
-
 def probability(out: dict) -> float:
-    return float(np.mean([1 / (1 + np.exp(-out[f"logit_b{v}"][0, 0])) for v in variants_of(out)]))
+    return float(np.mean([1 / (1 + np.exp(-out[f"logit_b{v}"][0, 0])) for v in variants_in(out)]))
 
 
 def by_quant_step(sess, ela_scale: float) -> dict:
@@ -124,7 +119,7 @@ def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
             continue
         m = np.asarray(Image.open(out_dir / "masks" / f"{stem}.png").convert("L")) > 127
         h, w = m.shape
-        variants = variants_of(out)
+        variants = variants_in(out)
         cams = [cam_from_outputs(out[f"features_b{v}"][0], out[f"alpha_b{v}"][0], w, h) for v in variants]
         yy, xx = np.mgrid[0:h, 0:w]
         maps = {f"A{v}": c for v, c in zip(variants, cams)}

@@ -26,6 +26,11 @@ from .gradcam import cam_from_outputs
 VARIANTS = (2, 3, 4)
 
 
+def variants_in(names) -> list[int]:
+    """The classifier variants among ONNX output names (2, 3, 4 for WCBnet; 5 for the plain baseline)."""
+    return sorted(int(n.removeprefix("logit_b")) for n in names if n.startswith("logit_b"))
+
+
 def output_names(variants=VARIANTS) -> list[str]:
     return [f"{k}_b{v}" for v in variants for k in ("logit", "features", "alpha")]
 
@@ -144,8 +149,8 @@ def evaluate_onnx(model_path, ela_scale: float, split: str = "casia_val", bs: in
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
     sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs() if o.name.startswith("logit_b")]
-    variants = [int(n.removeprefix("logit_b")) for n in names]
+    variants = variants_in(o.name for o in sess.get_outputs())
+    names = [f"logit_b{v}" for v in variants]
     zs = []
     for i in range(0, len(npys), bs):
         x = np.stack([np.load(n) / ela_scale for n in npys[i:i + bs]]).astype(np.float32)

@@ -53,9 +53,7 @@ def torch_gradcam(model, x, variant: int, width: int, height: int):
     model.eval()
     with torch.enable_grad():
         fc = model.features(x)[variant]
-        # the head, exactly GAP + dense (separate networks: the variant's own network's head)
-        heads = model.nets[list(model.variants).index(variant)].heads if hasattr(model, "nets") else model.heads
-        z = heads[str(variant)](fc.mean(dim=(2, 3)))
+        z = model.head(variant, fc)  # exactly GAP + dense (dropout is off in eval mode)
         grad = torch.autograd.grad(z.sum(), fc)[0]
     alpha = grad.mean(dim=(2, 3))
     a = F.relu((alpha[:, :, None, None] * fc).sum(1, keepdim=True))

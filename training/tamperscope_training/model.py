@@ -282,9 +282,13 @@ class SeparateWCBNets(nn.Module):
             out.update(net.features(stem=stem))
         return out
 
+    def head(self, v: int, fc: torch.Tensor) -> torch.Tensor:
+        """Variant ``v``'s logit from its Fc, through that variant's own network."""
+        return self.nets[self.variants.index(v)].head(v, fc)
+
     def forward(self, x=None, stem=None):
         fcs = self.features(x, stem)
-        return torch.cat([net.head(v, fcs[v]) for v, net in zip(self.variants, self.nets)], dim=1)
+        return torch.cat([self.head(v, fcs[v]) for v in self.variants], dim=1)
 
     def forward_all(self, x):
         fcs = self.features(x)
@@ -307,6 +311,10 @@ class ResNet50Baseline(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+MODEL_NAMES = ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-centred", "plain-mobilenetv2",
+               "plain-mobilenetv2-centred", "wcb-mobilenetv2-scratch", "wcb-resnet50", "resnet50")
 
 
 def build(name: str, weights_path: str | None = None, frozen: int = 3, d: int = 64) -> nn.Module:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import REPO, load_split, metrics
-from .model import build
+from .model import MODEL_NAMES, build
 
 MNV2_WEIGHTS = "/work/shared/models/mobilenetv2_imagenet_features.pt"
 
@@ -124,10 +124,7 @@ def evaluate(model, inputs, y, variants):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="wcb-mobilenetv2",
-                    choices=["wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-centred",
-                             "plain-mobilenetv2", "plain-mobilenetv2-centred",
-                             "wcb-mobilenetv2-scratch", "wcb-resnet50", "resnet50"])
+    ap.add_argument("--model", default="wcb-mobilenetv2", choices=MODEL_NAMES)
     ap.add_argument("--data", default="casia_train,synth")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--time-budget-min", type=float, default=0, help="stop training after this many minutes")
@@ -155,8 +152,8 @@ def main(argv=None):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     model = build(args.model, MNV2_WEIGHTS, frozen=args.frozen, d=args.d)
-    cached = args.model in ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-centred",
-                            "plain-mobilenetv2", "plain-mobilenetv2-centred") and args.frozen > 0
+    # models with frozen ImageNet blocks train on their cached outputs
+    cached = getattr(getattr(model, "backbone", None), "frozen", 0) > 0
     variants = list(getattr(model, "variants", []))
 
     npys, ys, kinds = [], [], []

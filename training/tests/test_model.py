@@ -48,8 +48,7 @@ def test_baseline_and_experiment_models_keep_the_contract(name, tmp_path):
     assert torch.allclose(z, torch.cat([out[v][0] for v in m.variants], 1), atol=1e-5)
     fcs = m.features(x)
     for j, v in enumerate(m.variants):
-        head = m.nets[j].head if hasattr(m, "nets") else m.head
-        g = torch.autograd.grad(head(v, fcs[v]).sum(), fcs[v])[0]
+        g = torch.autograd.grad(m.head(v, fcs[v]).sum(), fcs[v])[0]
         assert torch.allclose(g.mean(dim=(2, 3)), out[v][2], atol=1e-7)
         if getattr(m, "centre", False):
             assert (out[v][1] >= 0).all()
