@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import REPO, load_split, metrics
+from .data import REPO, load_split, metrics, read_groups
 from .model import MODEL_NAMES, build
 
 MNV2_WEIGHTS = "/work/shared/models/mobilenetv2_imagenet_features.pt"
@@ -85,6 +85,32 @@ class Inputs:
         else:
             self.x = x16
 
+    @classmethod
+    def per_split(cls, model, splits, scale, state_from: str):
+        """Cached frozen-block outputs, one cache file per split, all computed with the frozen state stored
+        in ``.cache/stem/<state_from>.pt`` (an earlier run's cache): runs that add a split reuse the
+        others' features and export the same frozen blocks."""
+        bb = model.backbone
+        state_file = REPO / ".cache" / "stem" / f"{state_from}.pt"
+        if not state_file.exists():
+            raise SystemExit(f"--frozen-state-from: {state_file} does not exist (run the recipe that makes it)")
+        bb.blocks[: bb.frozen].load_state_dict(torch.load(state_file)["frozen_state"])
+        parts = []
+        for split in splits:
+            f = REPO / ".cache" / "stem" / f"{split}@{state_from}.pt"
+            if f.exists():
+                parts.append(torch.load(f)["stem"])
+            else:
+                npys, _, _ = load_split(split)
+                st = compute_stem(model, load_ela(npys, scale))
+                f.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({"stem": st, "state_from": state_from}, f)
+                parts.append(st)
+        self = cls.__new__(cls)
+        self.cached = True
+        self.x = [torch.cat([p[j] for p in parts]) for j in range(len(parts[0]))]
+        return self
+
     def __len__(self):
         return len(self.x[0]) if self.cached else len(self.x)
 
@@ -92,6 +118,15 @@ class Inputs:
         if self.cached:
             return {"stem": [flip(s[idx].float(), fh, fv) for s in self.x]}
         return {"x": flip(self.x[idx].float(), fh, fv)}
+
+
+def paired_order(groups: list[str], g: torch.Generator) -> torch.Tensor:
+    """A random order of the images in which the members of each group stay next to each other."""
+    members: dict[str, list[int]] = {}
+    for i, grp in enumerate(groups):
+        members.setdefault(grp, []).append(i)
+    names = list(members)
+    return torch.tensor([i for k in torch.randperm(len(names), generator=g).tolist() for i in members[names[k]]])
 
 
 def logits_of(model, inp):
@@ -136,6 +171,11 @@ def main(argv=None):
     ap.add_argument("--d", type=int, default=64, help="CBAM channels per block (C = 5 d)")
     ap.add_argument("--bn-recalibrate", type=int, default=400,
                     help="re-estimate the frozen blocks' BN statistics on this many training ELA images (0: ImageNet's)")
+    ap.add_argument("--frozen-state-from", default="",
+                    help="reuse the frozen blocks' state of this stem cache (.cache/stem/NAME.pt) and cache the "
+                         "frozen-block outputs per split")
+    ap.add_argument("--paired", action="store_true",
+                    help="keep selfsplice.py's authentic / manipulated twins in the same batch")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
@@ -168,9 +208,15 @@ def main(argv=None):
     vn, yv, _ = load_split("casia_val")
     t0 = time.time()
     key = f"s{args.ela_scale}_f{args.frozen}_recal{args.bn_recalibrate}_seed{args.seed}_{args.data}"
-    xtr = Inputs(model, load_ela(npys, args.ela_scale), cached, f"train_{key}", args.bn_recalibrate, args.seed)
-    # val features use the frozen state fixed on the training data (never re-estimated on val)
-    xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"val_{key}")
+    if args.frozen_state_from and cached:
+        xtr = Inputs.per_split(model, args.data.split(","), args.ela_scale, args.frozen_state_from)
+        xva = Inputs.per_split(model, ["casia_val"], args.ela_scale, args.frozen_state_from)
+    else:
+        xtr = Inputs(model, load_ela(npys, args.ela_scale), cached, f"train_{key}", args.bn_recalibrate, args.seed)
+        # val features use the frozen state fixed on the training data (never re-estimated on val)
+        xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"val_{key}")
+    groups = [grp for split in args.data.split(",") for grp in read_groups(split)]
+    assert len(groups) == len(xtr), "labels.csv and the ELA cache disagree"
     t_prep = time.time() - t0
     print(f"data {counts}, prepared in {t_prep:.0f}s (cached stem: {cached})", flush=True)
 
@@ -192,7 +238,7 @@ def main(argv=None):
     step = 0
     for ep in range(args.epochs):
         model.train()
-        perm = torch.randperm(len(xtr), generator=g)
+        perm = paired_order(groups, g) if args.paired else torch.randperm(len(xtr), generator=g)
         tl, nb = 0.0, 0
         for b in range(steps_per_epoch):
             idx = perm[b * args.batch:(b + 1) * args.batch]

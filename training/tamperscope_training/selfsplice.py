@@ -1,0 +1,133 @@
+"""Paired manipulations of CASIA v1 train's authentic photos, with CASIA's own JPEG histories.
+
+Why: every classifier trained on CASIA as it is learns its file history (the final quantisation table
+and the traces of earlier compressions differ between the authentic and the spliced files), a cue that
+covers the whole image and so has nothing to localise; and the synthetic images of ``synth.py``, whose
+bases are resampled photos, were not learned at all (their loss stayed at chance). Here each authentic
+CASIA train photo (decoded as is, so its original JPEG grid stays aligned) gives a *pair*:
+
+* manipulated: a region pasted into it (splice from another authentic CASIA train photo, or a COCO
+  object, or copy-move within the photo; BSDS500 / ellipse / object shapes; resampled, sometimes
+  rotated, feathered), then saved with the quantisation tables and chroma subsampling of a random
+  CASIA train file (either label);
+* authentic: the same photo saved with the same tables, untouched.
+
+Both members share the host, the content and the whole file history; they differ only inside the
+pasted region (which lost the host's aligned double-compression traces). A classifier can tell them
+apart only by local evidence, which is what Grad-CAM can localise. Only authentic train photos are
+used (never val); image-level labels only: the masks are written for debugging and held-out scoring,
+never as a training signal. Deterministic: pair ``i`` uses ``default_rng([seed, i])``.
+
+    python -m tamperscope_training.selfsplice --out ../.cache/casia_pairs --pairs-per-host 2 --seed 5
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, JpegImagePlugin
+
+from .data import SHARED, read_labels
+from .synth import PHOTOS, bsds_shape, coco_object, ellipse_mask, jpeg, paste, transform_region
+
+
+def jpeg_settings(path: Path) -> dict:
+    """The quantisation tables and chroma subsampling of a JPEG file (to save another image like it)."""
+    im = Image.open(path)
+    return {"qtables": im.quantization, "subsampling": JpegImagePlugin.get_sampling(im)}
+
+
+def region_shape(rng, photos_root: Path) -> np.ndarray:
+    m = bsds_shape(rng, photos_root) if rng.random() < 0.6 else None
+    if m is None:
+        m = ellipse_mask(int(rng.integers(30, 150)), int(rng.integers(30, 150)), rng)
+    return m
+
+
+def manipulate(host: Image.Image, donors: list[Path], rng, photos_root: Path):
+    """Paste one region into ``host``; returns image, binary mask and the kind of manipulation."""
+    W, H = host.size
+    target = float(rng.uniform(0.02, 0.2)) * W * H
+    feather = float(rng.choice([0.0, 0.7, 1.5, 3.0]))
+    r = rng.random()
+    obj = coco_object(rng, photos_root) if r < 0.2 else None
+    if obj is not None:
+        kind = "splice-coco"
+        patch, m = obj
+        if rng.random() < 0.5:  # the object carries a JPEG history of its own
+            patch = jpeg(patch, int(rng.integers(50, 99)), int(rng.choice([0, 2])))
+    elif r < 0.65:
+        kind = "splice-casia"
+        m = region_shape(rng, photos_root)
+        donor = Image.open(donors[int(rng.integers(len(donors)))]).convert("RGB")
+        mh, mw = m.shape
+        s = min(1.0, 0.9 * donor.width / mw, 0.9 * donor.height / mh)
+        if s < 1.0:
+            m = np.asarray(Image.fromarray(m * 255).resize((max(8, int(mw * s)), max(8, int(mh * s))),
+                                                           Image.NEAREST)) // 255
+            mh, mw = m.shape
+        x, y = int(rng.integers(0, donor.width - mw + 1)), int(rng.integers(0, donor.height - mh + 1))
+        patch = donor.crop((x, y, x + mw, y + mh))
+    else:
+        kind = "copy-move"
+        m = region_shape(rng, photos_root)
+        mh, mw = m.shape
+        s = min(1.0, 0.7 * W / mw, 0.7 * H / mh)
+        if s < 1.0:
+            m = np.asarray(Image.fromarray(m * 255).resize((max(8, int(mw * s)), max(8, int(mh * s))),
+                                                           Image.NEAREST)) // 255
+            mh, mw = m.shape
+        x, y = int(rng.integers(0, W - mw + 1)), int(rng.integers(0, H - mh + 1))
+        patch = host.crop((x, y, x + mw, y + mh))
+        target = float(m.sum()) * float(rng.uniform(0.7, 1.4)) ** 2
+    patch, alpha = transform_region(patch, m.astype(np.uint8), target, rng)
+    img, mask = paste(host, patch, alpha, rng, feather)
+    return img, mask, kind
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--split", default="train", help="CASIA v1 split whose authentic photos are the hosts")
+    ap.add_argument("--pairs-per-host", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--photos", default=str(PHOTOS))
+    args = ap.parse_args(argv)
+    if args.split != "train":
+        raise SystemExit("selfsplice: only the train split may be used to make training pairs")
+    rows = read_labels(SHARED / "data" / "casia1" / args.split / "labels.csv")
+    hosts = [p for p, label, _ in rows if label == 0]
+    histories = [p for p, _, _ in rows]  # final tables drawn from every file, independent of the label
+    photos_root = Path(args.photos)
+    out = Path(args.out)
+    for sub in ("images", "masks"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    table = []
+    for i in range(len(hosts) * args.pairs_per_host):
+        rng = np.random.default_rng([args.seed, i])
+        hp = hosts[i % len(hosts)]
+        host = Image.open(hp).convert("RGB")
+        donors = [p for p in hosts if p != hp]
+        img, mask, kind = manipulate(host, donors, rng, photos_root)
+        hist = histories[int(rng.integers(len(histories)))]
+        settings = jpeg_settings(hist)
+        for label, im in ((0, host), (1, img)):
+            name = f"pair_{args.seed}_{i:05d}_{label}"
+            im.save(out / "images" / f"{name}.jpg", "JPEG", **settings)
+            if label:
+                Image.fromarray(mask * 255).save(out / "masks" / f"{name}.png")
+            table.append({"image": f"images/{name}.jpg", "label": label, "kind": kind if label else "authentic",
+                          "pair": i, "host": hp.name, "history_of": hist.name})
+        if (i + 1) % 200 == 0:
+            print(f"selfsplice: {i + 1} pairs", flush=True)
+    with open(out / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(table[0]))
+        w.writeheader()
+        w.writerows(table)
+    print(f"selfsplice: {len(table)} images ({len(table) // 2} pairs) -> {out}")
+
+
+if __name__ == "__main__":
+    main()

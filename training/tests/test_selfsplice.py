@@ -1,0 +1,102 @@
+"""selfsplice.py's pairs: both twins carry the same JPEG history (tables of a CASIA train file) and differ
+only around the pasted region; only authentic train photos are hosts; output is reproducible.
+train.paired_order keeps twins next to each other."""
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tamperscope_training import selfsplice  # noqa: E402
+from tamperscope_training.train import paired_order  # noqa: E402
+
+
+def textured(seed: int, h: int, w: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    base = ndimage.gaussian_filter(rng.random((h, w, 3)) * 255, sigma=(2, 2, 0))
+    return Image.fromarray(np.clip(base + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8))
+
+
+def make_shared(root: Path) -> Path:
+    split = root / "data" / "casia1" / "train"
+    (split / "images").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        label = int(i >= 4)  # 4 authentic hosts, 2 manipulated files (never hosts)
+        textured(i, 128, 192).save(split / "images" / f"im{i}.jpg", quality=[75, 85, 92, 95, 60, 98][i],
+                                   subsampling=[2, 0, 2, 0, 2, 0][i])
+        rows.append({"image": f"images/im{i}.jpg", "label": label, "kind": "splicing" if label else "authentic"})
+    with open(split / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["image", "label", "kind"])
+        w.writeheader()
+        w.writerows(rows)
+    photos = root / "data" / "photos"
+    (photos / "bsds500" / "segments").mkdir(parents=True)
+    seg = np.zeros((60, 80), np.uint16)
+    seg[10:40, 20:60] = 1
+    seg[40:, :] = 2
+    Image.fromarray(seg).save(photos / "bsds500" / "segments" / "s0.png")
+    (photos / "coco128" / "images").mkdir(parents=True)
+    (photos / "coco128" / "semantic_masks").mkdir(parents=True)
+    textured(9, 96, 96).save(photos / "coco128" / "images" / "c0.jpg", quality=90)
+    lab = np.zeros((96, 96), np.uint8)
+    lab[20:60, 30:70] = 3
+    Image.fromarray(lab).save(photos / "coco128" / "semantic_masks" / "c0.png")
+    return photos
+
+
+def read(out: Path):
+    with open(out / "labels.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_pairs_share_history_and_differ_only_near_the_region(tmp_path, monkeypatch):
+    photos = make_shared(tmp_path)
+    monkeypatch.setattr(selfsplice, "SHARED", tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        selfsplice.main(["--out", str(out), "--pairs-per-host", "3", "--seed", "2", "--photos", str(photos)])
+    rows = read(a)
+    assert len(rows) == 2 * 4 * 3
+    hosts = {f"im{i}.jpg" for i in range(4)}
+    assert {r["host"] for r in rows} == hosts  # only authentic photos are hosts
+    kinds = set()
+    for au, sp in zip(rows[0::2], rows[1::2]):
+        assert (au["label"], sp["label"]) == ("0", "1") and au["pair"] == sp["pair"]
+        assert au["history_of"] == sp["history_of"]
+        kinds.add(sp["kind"])
+        ia, ib = Image.open(a / au["image"]), Image.open(a / sp["image"])
+        ref = Image.open(tmp_path / "data" / "casia1" / "train" / "images" / au["history_of"])
+        assert ia.quantization == ib.quantization == ref.quantization
+        mask = np.asarray(Image.open(a / sp["image"].replace("images/", "masks/").replace(".jpg", ".png"))) > 127
+        assert mask.any()
+        # outside the pasted region (grown by the feathering and a 16x16 JPEG block), the twins are equal
+        near = ndimage.binary_dilation(mask, iterations=30)
+        da = np.asarray(ia.convert("RGB"), np.int16)
+        db = np.asarray(ib.convert("RGB"), np.int16)
+        assert np.abs(da - db)[~near].max() == 0
+        assert np.abs(da - db)[mask].max() > 0
+    assert len(kinds) >= 2
+    for r in rows:
+        assert (a / r["image"]).read_bytes() == (b / r["image"]).read_bytes()
+
+
+def test_val_split_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        selfsplice.main(["--out", str(tmp_path / "o"), "--split", "val"])
+
+
+def test_paired_order_keeps_twins_adjacent():
+    groups = ["s:0", "p:pair0", "p:pair0", "s:1", "p:pair1", "p:pair1", "s:2"]
+    order = paired_order(groups, torch.Generator().manual_seed(3)).tolist()
+    assert sorted(order) == list(range(len(groups)))
+    for pair in ([1, 2], [4, 5]):
+        i = order.index(pair[0])
+        assert order[i + 1] == pair[1]
