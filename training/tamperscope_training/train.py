@@ -174,6 +174,7 @@ def main(argv=None):
     ap.add_argument("--frozen-state-from", default="",
                     help="reuse the frozen blocks' state of this stem cache (.cache/stem/NAME.pt) and cache the "
                          "frozen-block outputs per split")
+    ap.add_argument("--init", default="", help="start from this run's model.pt (same --model), e.g. to fine-tune")
     ap.add_argument("--paired", action="store_true",
                     help="keep selfsplice.py's authentic / manipulated twins in the same batch")
     ap.add_argument("--seed", type=int, default=0)
@@ -192,6 +193,8 @@ def main(argv=None):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     model = build(args.model, MNV2_WEIGHTS, frozen=args.frozen, d=args.d)
+    if args.init:
+        model.load_state_dict(torch.load(args.init)["state_dict"])
     # models with frozen ImageNet blocks train on their cached outputs
     cached = getattr(getattr(model, "backbone", None), "frozen", 0) > 0
     variants = list(getattr(model, "variants", []))
