@@ -7,7 +7,9 @@ reason when a claim fails). Writes one JSON with:
   step (only groups holding both labels can be scored);
 * ``synth_heldout``: image-level AUC and per-kind pixel AUC of A_2/A_3/A_4/A on synthetic images from
   a seed never used in training (their masks are known), beside the centred-Gaussian and |ELA|
-  baselines. A model that learned the manipulations, not a dataset shortcut, scores here too.
+  baselines. A model that learned the manipulations, not a dataset shortcut, scores here too;
+* ``pairs_heldout``: the same on selfsplice.py twins from an unused seed, plus how often the
+  manipulated twin gets the higher probability (only local evidence can decide that).
 
     python -m tamperscope_training.diagnose --model ../models/wcbnet.onnx --ela-scale 2 \\
         --out results/diagnosis_wcbnet.json
@@ -94,12 +96,10 @@ def by_quant_step(sess, ela_scale: float) -> dict:
     return {"model_auc_all": metrics(p, y)["auc"], "groups": groups}
 
 
-def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
-    out_dir = CACHE / f"synth_heldout_{seed}"
-    if not (out_dir / "labels.csv").exists():
-        subprocess.run([sys.executable, "-m", "tamperscope_training.synth", "--out", str(out_dir), "--count", str(count),
-                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL,
-                       cwd=Path(__file__).resolve().parents[1])
+def heldout_scores(sess, ela_scale: float, out_dir: Path) -> dict:
+    """Image-level AUC and per-kind pixel AUC of A_v / A (and the two baselines) on a generated set with
+    masks (``out_dir``: labels.csv, images/, masks/); for selfsplice pairs also how often the manipulated
+    twin gets the higher probability."""
     with open(out_dir / "labels.csv") as f:
         rows = list(csv.DictReader(f))
     ela_dir = out_dir / "ela"
@@ -108,13 +108,15 @@ def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
         lst.write_text("".join(f"{out_dir / r['image']}\n" for r in rows))
         subprocess.run([str(BINARY), "ela", "--list", str(lst), "--out-dir", str(ela_dir), "--quality", "90",
                         "--size", "384", "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
-    ys, ps, pix = [], [], {}
+    ys, ps, pix, twins = [], [], {}, {}
     for r in rows:
         stem = Path(r["image"]).stem
         e = np.load(ela_dir / f"{stem}.npy")
         out = run_model(sess, e / ela_scale)
         ys.append(int(r["label"]))
         ps.append(probability(out))
+        if r.get("pair"):
+            twins.setdefault(r["pair"], {})[int(r["label"])] = ps[-1]
         if r["label"] != "1":
             continue
         m = np.asarray(Image.open(out_dir / "masks" / f"{stem}.png").convert("L")) > 127
@@ -128,9 +130,31 @@ def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
         maps["abs_ela"] = resize_bilinear(np.abs(e).sum(0), h, w)
         for k, v in maps.items():
             pix.setdefault(r["kind"], {}).setdefault(k, []).append(auc(m, v))
-    return {"seed": seed, "images": len(ys), "manipulated": int(sum(ys)), "image_auc": round(auc(ys, ps), 4),
-            "pixel_auc_by_kind": {kind: {k: round(float(np.nanmean(v)), 4) for k, v in d.items()}
-                                  | {"n": len(next(iter(d.values())))} for kind, d in pix.items()}}
+    res = {"images": len(ys), "manipulated": int(sum(ys)), "image_auc": round(auc(ys, ps), 4),
+           "pixel_auc_by_kind": {kind: {k: round(float(np.nanmean(v)), 4) for k, v in d.items()}
+                                 | {"n": len(next(iter(d.values())))} for kind, d in pix.items()}}
+    if twins:
+        res["pairs_manipulated_higher"] = round(float(np.mean([t[1] > t[0] for t in twins.values()])), 4)
+    return res
+
+
+def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
+    out_dir = CACHE / f"synth_heldout_{seed}"
+    if not (out_dir / "labels.csv").exists():
+        subprocess.run([sys.executable, "-m", "tamperscope_training.synth", "--out", str(out_dir), "--count", str(count),
+                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL,
+                       cwd=Path(__file__).resolve().parents[1])
+    return {"seed": seed} | heldout_scores(sess, ela_scale, out_dir)
+
+
+def pairs_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
+    """selfsplice pairs from a seed never used in training (same train hosts, new manipulations)."""
+    out_dir = CACHE / f"pairs_heldout_{seed}"
+    if not (out_dir / "labels.csv").exists():
+        subprocess.run([sys.executable, "-m", "tamperscope_training.selfsplice", "--out", str(out_dir),
+                        "--pairs-per-host", "1", "--max-pairs", str(count), "--seed", str(seed)], check=True,
+                       stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+    return {"seed": seed} | heldout_scores(sess, ela_scale, out_dir)
 
 
 def main(argv=None):
@@ -141,6 +165,8 @@ def main(argv=None):
     ap.add_argument("--ela-scale", type=float, default=2.0)
     ap.add_argument("--synth-count", type=int, default=200)
     ap.add_argument("--synth-seed", type=int, default=77, help="never a training seed (training used 1)")
+    ap.add_argument("--pairs-count", type=int, default=150)
+    ap.add_argument("--pairs-seed", type=int, default=66, help="never a training seed (training used 5)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     so = ort.SessionOptions()
@@ -154,6 +180,7 @@ def main(argv=None):
         "casia_shortcut": casia_shortcut(),
         "by_quant_step": by_quant_step(sess, args.ela_scale),
         "synth_heldout": synth_heldout(sess, args.ela_scale, args.synth_count, args.synth_seed),
+        "pairs_heldout": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed),
     }
     Path(args.out).write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))

@@ -93,6 +93,7 @@ def main(argv=None):
     ap.add_argument("--split", default="train", help="CASIA v1 split whose authentic photos are the hosts")
     ap.add_argument("--pairs-per-host", type=int, default=2)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--max-pairs", type=int, default=0, help="stop after this many pairs (0: all)")
     ap.add_argument("--photos", default=str(PHOTOS))
     args = ap.parse_args(argv)
     if args.split != "train":
@@ -105,7 +106,8 @@ def main(argv=None):
     for sub in ("images", "masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     table = []
-    for i in range(len(hosts) * args.pairs_per_host):
+    n_pairs = len(hosts) * args.pairs_per_host
+    for i in range(min(n_pairs, args.max_pairs) if args.max_pairs else n_pairs):
         rng = np.random.default_rng([args.seed, i])
         hp = hosts[i % len(hosts)]
         host = Image.open(hp).convert("RGB")
