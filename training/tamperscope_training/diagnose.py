@@ -147,14 +147,16 @@ def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
     return {"seed": seed} | heldout_scores(sess, ela_scale, out_dir)
 
 
-def pairs_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
-    """selfsplice pairs from a seed never used in training (same train hosts, new manipulations)."""
-    out_dir = CACHE / f"pairs_heldout_{seed}"
+def pairs_heldout(sess, ela_scale: float, count: int, seed: int, split: str = "train") -> dict:
+    """selfsplice pairs from a seed never used in training: on train's authentic hosts (new manipulations
+    of photos seen in training) or on val's (photos never seen: tells memorised hosts from learned evidence)."""
+    out_dir = CACHE / f"pairs_heldout_{split}_{seed}"
     if not (out_dir / "labels.csv").exists():
         subprocess.run([sys.executable, "-m", "tamperscope_training.selfsplice", "--out", str(out_dir),
-                        "--pairs-per-host", "1", "--max-pairs", str(count), "--seed", str(seed)], check=True,
-                       stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
-    return {"seed": seed} | heldout_scores(sess, ela_scale, out_dir)
+                        "--pairs-per-host", "1", "--max-pairs", str(count), "--seed", str(seed), "--split", split,
+                        "--for-evaluation"], check=True, stdout=subprocess.DEVNULL,
+                       cwd=Path(__file__).resolve().parents[1])
+    return {"seed": seed, "hosts": f"casia1/{split} authentic"} | heldout_scores(sess, ela_scale, out_dir)
 
 
 def main(argv=None):
@@ -181,6 +183,7 @@ def main(argv=None):
         "by_quant_step": by_quant_step(sess, args.ela_scale),
         "synth_heldout": synth_heldout(sess, args.ela_scale, args.synth_count, args.synth_seed),
         "pairs_heldout": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed),
+        "pairs_val_hosts": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed, "val"),
     }
     Path(args.out).write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))

@@ -91,16 +91,19 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--split", default="train", help="CASIA v1 split whose authentic photos are the hosts")
+    ap.add_argument("--for-evaluation", action="store_true",
+                    help="allow hosts from another split (val): pairs for scoring only, never for training")
     ap.add_argument("--pairs-per-host", type=int, default=2)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--max-pairs", type=int, default=0, help="stop after this many pairs (0: all)")
     ap.add_argument("--photos", default=str(PHOTOS))
     args = ap.parse_args(argv)
-    if args.split != "train":
+    if args.split != "train" and not args.for_evaluation:
         raise SystemExit("selfsplice: only the train split may be used to make training pairs")
     rows = read_labels(SHARED / "data" / "casia1" / args.split / "labels.csv")
     hosts = [p for p, label, _ in rows if label == 0]
-    histories = [p for p, _, _ in rows]  # final tables drawn from every file, independent of the label
+    # final tables drawn from every train file, independent of the label (also for evaluation pairs)
+    histories = [p for p, _, _ in read_labels(SHARED / "data" / "casia1" / "train" / "labels.csv")]
     photos_root = Path(args.photos)
     out = Path(args.out)
     for sub in ("images", "masks"):
