@@ -5,6 +5,7 @@ reason when a claim fails). Writes one JSON with:
   DC step of the luminance quantisation table and of bytes per pixel (no model involved);
 * ``by_quant_step``: on CASIA val, the model's AUC inside each group of images that share that DC
   step (only groups holding both labels can be scored);
+* ``pixel_by_quant_step``: on CASIA val's manipulated images, the pixel AUC of A per kind and DC step;
 * ``synth_heldout``: image-level AUC and per-kind pixel AUC of A_2/A_3/A_4/A on synthetic images from
   a seed never used in training (their masks are known), beside the centred-Gaussian and |ELA|
   baselines. A model that learned the manipulations, not a dataset shortcut, scores here too;
@@ -96,6 +97,24 @@ def by_quant_step(sess, ela_scale: float) -> dict:
     return {"model_auc_all": metrics(p, y)["auc"], "groups": groups}
 
 
+def pixel_by_quant_step(sess, ela_scale: float) -> dict:
+    """On CASIA val's manipulated images: mean per-image pixel AUC of the fused map A, grouped by kind and
+    by the DC step of the file's luminance table (which compression regimes the maps work in)."""
+    root = SHARED / "data" / "casia1" / "val"
+    with open(root / "labels.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] == "1" and r.get("mask")]
+    ela = {n.stem: n for n in load_split("casia_val")[0]}  # computed by the app's binary when missing
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        e = np.load(ela[Path(r["image"]).stem])
+        out = run_model(sess, e / ela_scale)
+        m = np.asarray(Image.open(root / r["mask"]).convert("L")) > 127
+        h, w = m.shape
+        a = fuse([cam_from_outputs(out[f"features_b{v}"][0], out[f"alpha_b{v}"][0], w, h) for v in variants_in(out)])
+        groups.setdefault(f"{r['kind']}/dc{quant_step(root / r['image'])}", []).append(auc(m, a))
+    return {k: {"images": len(v), "pixel_auc_A": round(float(np.nanmean(v)), 4)} for k, v in sorted(groups.items())}
+
+
 def heldout_scores(sess, ela_scale: float, out_dir: Path) -> dict:
     """Image-level AUC and per-kind pixel AUC of A_v / A (and the two baselines) on a generated set with
     masks (``out_dir``: labels.csv, images/, masks/); for selfsplice pairs also how often the manipulated
@@ -181,6 +200,7 @@ def main(argv=None):
         "model_sha256": hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
         "casia_shortcut": casia_shortcut(),
         "by_quant_step": by_quant_step(sess, args.ela_scale),
+        "pixel_by_quant_step": pixel_by_quant_step(sess, args.ela_scale),
         "synth_heldout": synth_heldout(sess, args.ela_scale, args.synth_count, args.synth_seed),
         "pairs_heldout": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed),
         "pairs_val_hosts": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed, "val"),
