@@ -23,6 +23,11 @@ BINARY = REPO / "target" / "release" / "tamperscope"
 LOCAL_SPLITS = ("synth", "casia_rq", "casia_pairs")  # made by this package under .cache/
 
 
+def is_local(split: str) -> bool:
+    """Splits this package makes under .cache/ (``casia_pairs*``: selfsplice.py outputs under any suffix)."""
+    return split in LOCAL_SPLITS or split.startswith("casia_pairs")
+
+
 def read_labels(csv_path: Path) -> list[tuple[Path, int, str]]:
     root = csv_path.parent
     with open(csv_path) as f:
@@ -44,8 +49,8 @@ def ela_cache(images: list[Path], name: str, quality: int = 90, size: int = 384)
 
 def load_split(split: str) -> tuple[list[Path], np.ndarray, list[str]]:
     """split: casia_train | casia_val | synth (``.cache/synth``, synth.py) | casia_rq (``.cache/casia_rq``,
-    recompress.py) | casia_pairs (``.cache/casia_pairs``, selfsplice.py)."""
-    if split in LOCAL_SPLITS:
+    recompress.py) | casia_pairs* (``.cache/casia_pairs*``, selfsplice.py)."""
+    if is_local(split):
         rows = read_labels(CACHE / split / "labels.csv")
     else:
         rows = read_labels(SHARED / "data" / "casia1" / split.split("_")[1] / "labels.csv")
@@ -56,7 +61,7 @@ def load_split(split: str) -> tuple[list[Path], np.ndarray, list[str]]:
 def read_groups(split: str) -> list[str]:
     """One group name per image of ``split``: images that share a ``pair`` column (selfsplice.py's
     authentic / manipulated twins) share a group; every other image is a group of its own."""
-    csv_path = CACHE / split / "labels.csv" if split in LOCAL_SPLITS else \
+    csv_path = CACHE / split / "labels.csv" if is_local(split) else \
         SHARED / "data" / "casia1" / split.split("_")[1] / "labels.csv"
     with open(csv_path) as f:
         return [f"{split}:pair{r['pair']}" if r.get("pair") else f"{split}:{i}" for i, r in enumerate(csv.DictReader(f))]

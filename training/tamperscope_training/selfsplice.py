@@ -19,6 +19,8 @@ used (never val); image-level labels only: the masks are written for debugging a
 never as a training signal. Deterministic: pair ``i`` uses ``default_rng([seed, i])``.
 
     python -m tamperscope_training.selfsplice --out ../.cache/casia_pairs --pairs-per-host 2 --seed 5
+    python -m tamperscope_training.selfsplice --out ../.cache/casia_pairs_exact --pairs-per-host 2 --seed 7 \
+        --exact-fraction 0.6
 """
 from __future__ import annotations
 
@@ -46,11 +48,17 @@ def region_shape(rng, photos_root: Path) -> np.ndarray:
     return m
 
 
-def manipulate(host: Image.Image, donors: list[Path], rng, photos_root: Path):
-    """Paste one region into ``host``; returns image, binary mask and the kind of manipulation."""
+def manipulate(host: Image.Image, donors: list[Path], rng, photos_root: Path, exact_fraction: float = 0.0):
+    """Paste one region into ``host``; returns image, binary mask and the kind of manipulation.
+
+    With probability ``exact_fraction`` (CASIA-donor splices and copy-moves) the region is pasted pixel
+    for pixel, not resampled, as most of CASIA v1's own manipulations are ("NNN" in their file names: 124 of
+    the 368 spliced and 272 of the 324 copy-moved files over train + val), so their pasted regions keep
+    JPEG blocking on a shifted grid rather than showing resampling."""
     W, H = host.size
     target = float(rng.uniform(0.02, 0.2)) * W * H
     feather = float(rng.choice([0.0, 0.7, 1.5, 3.0]))
+    exact = rng.random() < exact_fraction
     r = rng.random()
     obj = coco_object(rng, photos_root) if r < 0.2 else None
     if obj is not None:
@@ -82,7 +90,12 @@ def manipulate(host: Image.Image, donors: list[Path], rng, photos_root: Path):
         x, y = int(rng.integers(0, W - mw + 1)), int(rng.integers(0, H - mh + 1))
         patch = host.crop((x, y, x + mw, y + mh))
         target = float(m.sum()) * float(rng.uniform(0.7, 1.4)) ** 2
-    patch, alpha = transform_region(patch, m.astype(np.uint8), target, rng)
+    if exact and kind != "splice-coco":
+        kind += "-exact"
+        alpha = m.astype(np.float32)
+        feather = float(rng.choice([0.0, 0.0, 0.7]))
+    else:
+        patch, alpha = transform_region(patch, m.astype(np.uint8), target, rng)
     img, mask = paste(host, patch, alpha, rng, feather)
     return img, mask, kind
 
@@ -95,6 +108,8 @@ def main(argv=None):
                     help="allow hosts from another split (val): pairs for scoring only, never for training")
     ap.add_argument("--pairs-per-host", type=int, default=2)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--exact-fraction", type=float, default=0.0,
+                    help="share of regions pasted pixel for pixel (no resampling), like CASIA's 'NNN' files")
     ap.add_argument("--max-pairs", type=int, default=0, help="stop after this many pairs (0: all)")
     ap.add_argument("--photos", default=str(PHOTOS))
     args = ap.parse_args(argv)
@@ -115,7 +130,7 @@ def main(argv=None):
         hp = hosts[i % len(hosts)]
         host = Image.open(hp).convert("RGB")
         donors = [p for p in hosts if p != hp]
-        img, mask, kind = manipulate(host, donors, rng, photos_root)
+        img, mask, kind = manipulate(host, donors, rng, photos_root, args.exact_fraction)
         hist = histories[int(rng.integers(len(histories)))]
         settings = jpeg_settings(hist)
         for label, im in ((0, host), (1, img)):
