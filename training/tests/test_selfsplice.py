@@ -100,3 +100,27 @@ def test_paired_order_keeps_twins_adjacent():
     for pair in ([1, 2], [4, 5]):
         i = order.index(pair[0])
         assert order[i + 1] == pair[1]
+
+
+def test_exact_copy_move_keeps_the_pixels(tmp_path):
+    """An exact (not resampled) copy-move pastes the host's own pixels: before the final JPEG, the region
+    equals a same-shaped block of the host."""
+    photos = make_shared(tmp_path)
+    host = textured(3, 128, 192)
+    for seed in range(40):
+        rng = np.random.default_rng([seed])
+        img, mask, kind = selfsplice.manipulate(host, [], rng, photos, exact_fraction=1.0)
+        if kind == "copy-move-exact":
+            break
+    else:
+        pytest.fail("no exact copy-move in 40 draws")
+    got = np.asarray(img, np.int16)
+    ys, xs = np.nonzero(mask)
+    region = got[ys, xs]
+    src = np.asarray(host, np.int16)
+    # the pasted pixels occur in the host at one offset (the copy's source)
+    y0, x0 = ys.min(), xs.min()
+    h, w = ys.max() - y0 + 1, xs.max() - x0 + 1
+    found = any(np.array_equal(src[ys - y0 + sy, xs - x0 + sx], region)
+                for sy in range(0, 128 - h + 1) for sx in range(0, 192 - w + 1))
+    assert found
