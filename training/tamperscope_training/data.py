@@ -47,13 +47,16 @@ def ela_cache(images: list[Path], name: str, quality: int = 90, size: int = 384)
     return npys
 
 
+def labels_csv(split: str) -> Path:
+    """Where ``split``'s labels.csv lives: under .cache/ for this package's splits, else CASIA in shared/."""
+    return CACHE / split / "labels.csv" if is_local(split) else \
+        SHARED / "data" / "casia1" / split.split("_")[1] / "labels.csv"
+
+
 def load_split(split: str) -> tuple[list[Path], np.ndarray, list[str]]:
     """split: casia_train | casia_val | synth (``.cache/synth``, synth.py) | casia_rq (``.cache/casia_rq``,
     recompress.py) | casia_pairs* (``.cache/casia_pairs*``, selfsplice.py)."""
-    if is_local(split):
-        rows = read_labels(CACHE / split / "labels.csv")
-    else:
-        rows = read_labels(SHARED / "data" / "casia1" / split.split("_")[1] / "labels.csv")
+    rows = read_labels(labels_csv(split))
     npys = ela_cache([r[0] for r in rows], split)
     return npys, np.array([r[1] for r in rows], np.float32), [r[2] for r in rows]
 
@@ -61,9 +64,7 @@ def load_split(split: str) -> tuple[list[Path], np.ndarray, list[str]]:
 def read_groups(split: str) -> list[str]:
     """One group name per image of ``split``: images that share a ``pair`` column (selfsplice.py's
     authentic / manipulated twins) share a group; every other image is a group of its own."""
-    csv_path = CACHE / split / "labels.csv" if is_local(split) else \
-        SHARED / "data" / "casia1" / split.split("_")[1] / "labels.csv"
-    with open(csv_path) as f:
+    with open(labels_csv(split)) as f:
         return [f"{split}:pair{r['pair']}" if r.get("pair") else f"{split}:{i}" for i, r in enumerate(csv.DictReader(f))]
 
 

@@ -81,38 +81,37 @@ def probability(out: dict) -> float:
     return float(np.mean([1 / (1 + np.exp(-out[f"logit_b{v}"][0, 0])) for v in variants_in(out)]))
 
 
-def by_quant_step(sess, ela_scale: float) -> dict:
+def val_by_quant_step(sess, ela_scale: float) -> tuple[dict, dict]:
+    """One pass over CASIA val, grouped by the DC step of each file's luminance table:
+    * image level: the model's AUC inside each group (only groups holding both labels can be scored);
+    * pixel level, on the manipulated images with masks: mean per-image pixel AUC of the fused map A, by
+      kind and DC step (which compression regimes the maps work in)."""
     npys, y, _ = load_split("casia_val")
     root = SHARED / "data" / "casia1" / "val"
     with open(root / "labels.csv") as f:
-        by_stem = {Path(r["image"]).stem: root / r["image"] for r in csv.DictReader(f)}
-    p = np.array([probability(run_model(sess, np.load(n) / ela_scale)) for n in npys])
-    q = np.array([quant_step(by_stem[Path(n).stem]) for n in npys])
+        by_stem = {Path(r["image"]).stem: r for r in csv.DictReader(f)}
+    p, q, pixel = [], [], {}
+    for n in npys:
+        r = by_stem[n.stem]
+        out = run_model(sess, np.load(n) / ela_scale)
+        p.append(probability(out))
+        q.append(quant_step(root / r["image"]))
+        if r["label"] == "1" and r.get("mask"):
+            m = np.asarray(Image.open(root / r["mask"]).convert("L")) > 127
+            h, w = m.shape
+            a = fuse([cam_from_outputs(out[f"features_b{v}"][0], out[f"alpha_b{v}"][0], w, h)
+                      for v in variants_in(out)])
+            pixel.setdefault(f"{r['kind']}/dc{q[-1]}", []).append(auc(m, a))
+    p, q = np.array(p), np.array(q)
     groups = {}
     for step in sorted(set(q.tolist())):
         m = q == step
         groups[str(step)] = {"authentic": int((y[m] == 0).sum()), "manipulated": int((y[m] == 1).sum()),
                              "model_auc": None if np.isnan(auc(y[m], p[m])) else round(auc(y[m], p[m]), 4),
                              "mean_p": round(float(p[m].mean()), 4)}
-    return {"model_auc_all": metrics(p, y)["auc"], "groups": groups}
-
-
-def pixel_by_quant_step(sess, ela_scale: float) -> dict:
-    """On CASIA val's manipulated images: mean per-image pixel AUC of the fused map A, grouped by kind and
-    by the DC step of the file's luminance table (which compression regimes the maps work in)."""
-    root = SHARED / "data" / "casia1" / "val"
-    with open(root / "labels.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["label"] == "1" and r.get("mask")]
-    ela = {n.stem: n for n in load_split("casia_val")[0]}  # computed by the app's binary when missing
-    groups: dict[str, list[float]] = {}
-    for r in rows:
-        e = np.load(ela[Path(r["image"]).stem])
-        out = run_model(sess, e / ela_scale)
-        m = np.asarray(Image.open(root / r["mask"]).convert("L")) > 127
-        h, w = m.shape
-        a = fuse([cam_from_outputs(out[f"features_b{v}"][0], out[f"alpha_b{v}"][0], w, h) for v in variants_in(out)])
-        groups.setdefault(f"{r['kind']}/dc{quant_step(root / r['image'])}", []).append(auc(m, a))
-    return {k: {"images": len(v), "pixel_auc_A": round(float(np.nanmean(v)), 4)} for k, v in sorted(groups.items())}
+    image = {"model_auc_all": metrics(p, y)["auc"], "groups": groups}
+    return image, {k: {"images": len(v), "pixel_auc_A": round(float(np.nanmean(v)), 4)}
+                   for k, v in sorted(pixel.items())}
 
 
 def heldout_scores(sess, ela_scale: float, out_dir: Path) -> dict:
@@ -195,12 +194,13 @@ def main(argv=None):
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
     import hashlib
 
+    image_by_step, pixel_by_step = val_by_quant_step(sess, args.ela_scale)
     res = {
         "model": os.path.basename(args.model),
         "model_sha256": hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
         "casia_shortcut": casia_shortcut(),
-        "by_quant_step": by_quant_step(sess, args.ela_scale),
-        "pixel_by_quant_step": pixel_by_quant_step(sess, args.ela_scale),
+        "by_quant_step": image_by_step,
+        "pixel_by_quant_step": pixel_by_step,
         "synth_heldout": synth_heldout(sess, args.ela_scale, args.synth_count, args.synth_seed),
         "pairs_heldout": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed),
         "pairs_val_hosts": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed, "val"),

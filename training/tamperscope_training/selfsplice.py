@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, JpegImagePlugin
 
 from .data import SHARED, read_labels
-from .synth import PHOTOS, bsds_shape, coco_object, ellipse_mask, jpeg, paste, transform_region
+from .synth import PHOTOS, bsds_shape, coco_object, cut_region, ellipse_mask, jpeg, paste, transform_region
 
 
 def jpeg_settings(path: Path) -> dict:
@@ -58,7 +58,8 @@ def manipulate(host: Image.Image, donors: list[Path], rng, photos_root: Path, ex
     W, H = host.size
     target = float(rng.uniform(0.02, 0.2)) * W * H
     feather = float(rng.choice([0.0, 0.7, 1.5, 3.0]))
-    exact = rng.random() < exact_fraction
+    # no draw when off, so that pairs made before --exact-fraction existed are reproduced exactly
+    exact = exact_fraction > 0 and rng.random() < exact_fraction
     r = rng.random()
     obj = coco_object(rng, photos_root) if r < 0.2 else None
     if obj is not None:
@@ -70,25 +71,10 @@ def manipulate(host: Image.Image, donors: list[Path], rng, photos_root: Path, ex
         kind = "splice-casia"
         m = region_shape(rng, photos_root)
         donor = Image.open(donors[int(rng.integers(len(donors)))]).convert("RGB")
-        mh, mw = m.shape
-        s = min(1.0, 0.9 * donor.width / mw, 0.9 * donor.height / mh)
-        if s < 1.0:
-            m = np.asarray(Image.fromarray(m * 255).resize((max(8, int(mw * s)), max(8, int(mh * s))),
-                                                           Image.NEAREST)) // 255
-            mh, mw = m.shape
-        x, y = int(rng.integers(0, donor.width - mw + 1)), int(rng.integers(0, donor.height - mh + 1))
-        patch = donor.crop((x, y, x + mw, y + mh))
+        patch, m = cut_region(donor, m, 0.9, rng)
     else:
         kind = "copy-move"
-        m = region_shape(rng, photos_root)
-        mh, mw = m.shape
-        s = min(1.0, 0.7 * W / mw, 0.7 * H / mh)
-        if s < 1.0:
-            m = np.asarray(Image.fromarray(m * 255).resize((max(8, int(mw * s)), max(8, int(mh * s))),
-                                                           Image.NEAREST)) // 255
-            mh, mw = m.shape
-        x, y = int(rng.integers(0, W - mw + 1)), int(rng.integers(0, H - mh + 1))
-        patch = host.crop((x, y, x + mw, y + mh))
+        patch, m = cut_region(host, region_shape(rng, photos_root), 0.7, rng)
         target = float(m.sum()) * float(rng.uniform(0.7, 1.4)) ** 2
     if exact and kind != "splice-coco":
         kind += "-exact"

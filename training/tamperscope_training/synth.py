@@ -139,6 +139,20 @@ def bsds_shape(rng, photos_root: Path):
     return None
 
 
+def cut_region(img: Image.Image, m: np.ndarray, frac: float, rng):
+    """A random block of ``img`` shaped like mask ``m``, the mask first shrunk (nearest) to at most ``frac``
+    of the image's width and height. Returns the block and the (possibly shrunk) mask."""
+    mh, mw = m.shape
+    s = min(1.0, frac * img.width / mw, frac * img.height / mh)
+    if s < 1.0:
+        m = np.asarray(Image.fromarray(m * 255).resize((max(8, int(mw * s)), max(8, int(mh * s))),
+                                                       Image.NEAREST)) // 255
+        mh, mw = m.shape
+    x = int(rng.integers(0, img.width - mw + 1))
+    y = int(rng.integers(0, img.height - mh + 1))
+    return img.crop((x, y, x + mw, y + mh)), m
+
+
 def transform_region(patch: Image.Image, mask: np.ndarray, target_area: float, rng):
     """Resample a region (random filter, scale chosen to hit target_area pixels, small rotation)."""
     area = max(1.0, float(mask.sum()))
@@ -214,15 +228,7 @@ def make_one(i: int, seed: int, label: int, photos: list[Path], photos_root: Pat
                 m = None
             if m is None:
                 m = ellipse_mask(int(rng.integers(30, 140)), int(rng.integers(30, 140)), rng)
-            mh, mw = m.shape
-            s = min(1.0, 0.8 * W / mw, 0.8 * H / mh)
-            if s < 1.0:
-                m = np.asarray(Image.fromarray(m * 255).resize((max(8, int(mw * s)), max(8, int(mh * s))),
-                                                               Image.NEAREST)) // 255
-                mh, mw = m.shape
-            x = int(rng.integers(0, W - mw + 1))
-            y = int(rng.integers(0, H - mh + 1))
-            patch = base.crop((x, y, x + mw, y + mh))
+            patch, m = cut_region(base, m, 0.8, rng)
             target = float(m.sum()) * float(rng.uniform(0.7, 1.3)) ** 2
         elif rng.random() < 0.7:  # the donor carries its own compression history
             patch = jpeg(patch, int(rng.integers(50, 99)), int(rng.choice([0, 2])))

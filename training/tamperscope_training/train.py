@@ -94,7 +94,8 @@ class Inputs:
         state_file = REPO / ".cache" / "stem" / f"{state_from}.pt"
         if not state_file.exists():
             raise SystemExit(f"--frozen-state-from: {state_file} does not exist (run the recipe that makes it)")
-        bb.blocks[: bb.frozen].load_state_dict(torch.load(state_file)["frozen_state"])
+        # mmap: only the small frozen state is read, not the cached outputs stored beside it
+        bb.blocks[: bb.frozen].load_state_dict(torch.load(state_file, mmap=True)["frozen_state"])
         parts = []
         for split in splits:
             f = REPO / ".cache" / "stem" / f"{split}@{state_from}.pt"
