@@ -24,10 +24,41 @@ if [ "${TAMPERSCOPE_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
+# A fresh set-up needs about 5 GB for the venv and 3 GB for the build; say so before pip or
+# cargo fail half-way with "No space left on device".
+need_gb=0
+[ -x .venv/bin/python ] || need_gb=$((need_gb + 5))
+[ -x target/release/tamperscope ] || need_gb=$((need_gb + 3))
+free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+if [ "$need_gb" -gt 0 ] && [ "${free_gb:-0}" -lt "$need_gb" ]; then
+  echo "warning: $free_gb GB free under $ROOT; a fresh set-up needs about $need_gb GB" >&2
+fi
+
 log "Python venv (.venv) for the model tools"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r training/requirements-tools.txt -r training/requirements-train.txt
+# No wheel cache, and one package per pip call: the venv takes ~5 GB (torch's CUDA libraries),
+# and a fresh install then never needs room for every downloaded wheel at once as well.
+PIP=(.venv/bin/python -m pip --no-cache-dir)
+"${PIP[@]}" install -q pip==26.3
+missing=$(.venv/bin/python - training/requirements-lock.txt <<'PYEOF'
+import re, sys
+from importlib import metadata
+canon = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+have = {canon(d.metadata["Name"]): d.version for d in metadata.distributions()}
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if line:
+        name, version = line.split("==")
+        if have.get(canon(name)) != version:
+            print(line)
+PYEOF
+)
+if [ -n "$missing" ]; then
+  echo "installing $(echo "$missing" | wc -l) pinned packages (training/requirements-lock.txt)" >&2
+  for pin in $missing; do
+    "${PIP[@]}" install -q --no-deps "$pin"
+  done
+fi
 
 log "ONNX Runtime $ORT_VERSION library from the PyPI wheel"
 ORT_DIR=third_party/onnxruntime/lib
