@@ -10,7 +10,10 @@ reason when a claim fails). Writes one JSON with:
   a seed never used in training (their masks are known), beside the centred-Gaussian and |ELA|
   baselines. A model that learned the manipulations, not a dataset shortcut, scores here too;
 * ``pairs_heldout``: the same on selfsplice.py twins from an unused seed, plus how often the
-  manipulated twin gets the higher probability (only local evidence can decide that).
+  manipulated twin gets the higher probability (only local evidence can decide that);
+* ``ela_energy`` (no model): where the |ELA| energy of CASIA val's manipulated files and of the val-host
+  twins lies (mean |ELA| inside the mask over outside it, by kind and DC step) and the pixel AUC of the
+  plain |ELA| map box-smoothed at several radii: how much a map could get from the input alone.
 
     python -m tamperscope_training.diagnose --model ../models/wcbnet.onnx --ela-scale 2 \\
         --out results/diagnosis_wcbnet.json
@@ -156,6 +159,58 @@ def heldout_scores(sess, ela_scale: float, out_dir: Path) -> dict:
     return res
 
 
+BOX_RADII = (2, 8, 16)
+
+
+def ela_energy(items: list[tuple[Path, Path, str, int]]) -> dict:
+    """items: (signed-ELA .npy from the app's binary, mask PNG, kind, DC step of the file). Per kind and
+    DC group: the median over images of mean |ELA| inside the mask (eroded 6 px) over outside it (dilated
+    6 px), the share of images where inside is hotter, and the mean pixel AUC of |ELA| box-smoothed at
+    each radius of BOX_RADII (radius 2 is the app's display and eval baseline)."""
+    from scipy.ndimage import binary_dilation, binary_erosion, uniform_filter
+
+    groups: dict[str, dict[str, list]] = {}
+    for npy, mask_path, kind, step in items:
+        m = np.asarray(Image.open(mask_path).convert("L")) > 127
+        h, w = m.shape
+        e = resize_bilinear(np.abs(np.load(npy)).mean(0), h, w)
+        inner, outer = binary_erosion(m, iterations=6), ~binary_dilation(m, iterations=6)
+        dc = "dc1-2" if step <= 2 else "dc3-6" if step <= 6 else "dc7+"
+        for key in (kind, f"{kind}/{dc}"):
+            g = groups.setdefault(key, {"ratio": []} | {f"auc_box_r{r}": [] for r in BOX_RADII})
+            if inner.any() and outer.any():
+                g["ratio"].append(float(e[inner].mean() / max(e[outer].mean(), 1e-6)))
+            for r in BOX_RADII:
+                g[f"auc_box_r{r}"].append(auc(m, uniform_filter(e, 2 * r + 1)))
+    out = {}
+    for key, g in sorted(groups.items()):
+        ratio = np.array(g["ratio"])
+        out[key] = {"images": len(g[f"auc_box_r{BOX_RADII[0]}"]),
+                    "median_inside_over_outside": round(float(np.median(ratio)), 3) if len(ratio) else None,
+                    "share_inside_hotter": round(float(np.mean(ratio > 1)), 3) if len(ratio) else None}
+        out[key] |= {k: round(float(np.nanmean(v)), 4) for k, v in g.items() if k != "ratio"}
+    return out
+
+
+def ela_energy_casia_val() -> dict:
+    npys, _, _ = load_split("casia_val")
+    root = SHARED / "data" / "casia1" / "val"
+    with open(root / "labels.csv") as f:
+        by_stem = {Path(r["image"]).stem: r for r in csv.DictReader(f)}
+    items = [(n, root / by_stem[n.stem]["mask"], by_stem[n.stem]["kind"], quant_step(root / by_stem[n.stem]["image"]))
+             for n in npys if by_stem[n.stem]["label"] == "1" and by_stem[n.stem].get("mask")]
+    return ela_energy(items)
+
+
+def ela_energy_generated(out_dir: Path) -> dict:
+    """On a set scored by heldout_scores (its ELA is already cached under out_dir/ela)."""
+    with open(out_dir / "labels.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] == "1"]
+    return ela_energy([(out_dir / "ela" / f"{Path(r['image']).stem}.npy",
+                        out_dir / "masks" / f"{Path(r['image']).stem}.png", r["kind"],
+                        quant_step(out_dir / r["image"])) for r in rows])
+
+
 def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
     out_dir = CACHE / f"synth_heldout_{seed}"
     if not (out_dir / "labels.csv").exists():
@@ -205,6 +260,8 @@ def main(argv=None):
         "pairs_heldout": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed),
         "pairs_val_hosts": pairs_heldout(sess, args.ela_scale, args.pairs_count, args.pairs_seed, "val"),
     }
+    res["ela_energy"] = {"casia_val": ela_energy_casia_val(),
+                         "pairs_val_hosts": ela_energy_generated(CACHE / f"pairs_heldout_val_{args.pairs_seed}")}
     Path(args.out).write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 

@@ -111,3 +111,24 @@ def test_heldout_scores_on_twins(tmp_path):
     splice = res["pixel_auc_by_kind"]["splice"]
     assert splice["n"] == 3 and splice["A2"] > 0.95 and splice["A"] > 0.95
     assert splice["centre_gaussian"] < splice["A2"]
+
+
+def test_ela_energy_on_known_maps(tmp_path):
+    """A region twice as hot as its surroundings: ratio 2, always hotter, and box-smoothed |ELA| ranks the
+    region first (AUC near 1); a region as hot as the rest: ratio 1 and AUC near 0.5."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((64, 96), np.uint8)
+    mask[16:48, 24:72] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    items = []
+    for i, gain in enumerate((2.0, 2.0, 1.0, 1.0)):
+        e = rng.normal(0, 1, (3, 64, 96)).astype(np.float32)
+        e[:, 16:48, 24:72] *= gain
+        np.save(tmp_path / f"e{i}.npy", e)
+        items.append((tmp_path / f"e{i}.npy", tmp_path / "m.png", "hot" if gain > 1 else "flat", 1 if i % 2 else 8))
+    out = diagnose.ela_energy(items)
+    assert out["hot"]["images"] == 2 and out["hot/dc1-2"]["images"] == 1 and out["hot/dc7+"]["images"] == 1
+    assert 1.8 < out["hot"]["median_inside_over_outside"] < 2.2 and out["hot"]["share_inside_hotter"] == 1.0
+    assert min(out["hot"][f"auc_box_r{r}"] for r in diagnose.BOX_RADII) > 0.95
+    assert 0.9 < out["flat"]["median_inside_over_outside"] < 1.1
+    assert abs(out["flat"]["auc_box_r8"] - 0.5) < 0.15

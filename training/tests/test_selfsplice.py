@@ -124,3 +124,40 @@ def test_exact_copy_move_keeps_the_pixels(tmp_path):
     found = any(np.array_equal(src[ys - y0 + sy, xs - x0 + sx], region)
                 for sy in range(0, 128 - h + 1) for sx in range(0, 192 - w + 1))
     assert found
+
+
+def test_fresh_donor_is_a_shrunk_high_quality_photo(tmp_path):
+    """fresh_donor never picks a COCO photo (low quality, objects only), shrinks by 2-4x where the photo is
+    large enough and never below the host's size."""
+    photos = make_shared(tmp_path)
+    (photos / "urban100").mkdir()
+    textured(11, 900, 1200).save(photos / "urban100" / "big.jpg", quality=95)
+    textured(12, 300, 420).save(photos / "urban100" / "small.jpg", quality=95)
+    sizes = set()
+    for seed in range(20):
+        im = selfsplice.fresh_donor(np.random.default_rng([seed]), photos, (192, 128))
+        assert im.width >= 192 and im.height >= 128
+        sizes.add(im.size)
+        if im.width > 420:  # from big.jpg
+            assert 1200 / 4 - 1 <= im.width <= 1200 / 2 + 1
+    assert any(w > 420 for w, _ in sizes) and any(w <= 420 for w, _ in sizes)
+
+
+def test_fresh_fraction_picks_the_donor(tmp_path):
+    """At --fresh-fraction 1 every non-COCO splice takes a fresh donor, at 0 none does; copy-moves and
+    COCO splices are drawn as before."""
+    photos = make_shared(tmp_path)
+    (photos / "urban100").mkdir()
+    textured(11, 600, 800).save(photos / "urban100" / "big.jpg", quality=95)
+    host = textured(3, 128, 192)
+    donors = [tmp_path / "data" / "casia1" / "train" / "images" / f"im{i}.jpg" for i in range(4)]
+    kinds = {0.0: set(), 1.0: set()}
+    for frac in kinds:
+        for seed in range(30):
+            _, mask, kind = selfsplice.manipulate(host, donors, np.random.default_rng([seed]), photos,
+                                                  fresh_fraction=frac)
+            assert mask.any()
+            kinds[frac].add(kind)
+    assert "splice-fresh" in kinds[1.0] and "splice-casia" not in kinds[1.0]
+    assert "splice-casia" in kinds[0.0] and "splice-fresh" not in kinds[0.0]
+    assert "copy-move" in kinds[0.0] & kinds[1.0]
