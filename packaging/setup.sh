@@ -39,6 +39,10 @@ log "Python venv (.venv) for the model tools"
 # No wheel cache, and one package per pip call: the venv takes ~5 GB (torch's CUDA libraries),
 # and a fresh install then never needs room for every downloaded wheel at once as well.
 PIP=(.venv/bin/python -m pip --no-cache-dir)
+# pip unpacks each wheel under TMPDIR (torch's is 1 GB unpacked); keep that on the project's disk, not in
+# a /tmp that may be a small RAM disk.
+export TMPDIR="$ROOT/.cache/tmp"
+mkdir -p "$TMPDIR"
 "${PIP[@]}" install -q pip==26.3
 missing=$(.venv/bin/python - training/requirements-lock.txt <<'PYEOF'
 import re, sys

@@ -8,8 +8,10 @@ The model input is E / ela_scale.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,27 @@ LOCAL_SPLITS = ("synth", "casia_rq", "casia_pairs")  # made by this package unde
 def is_local(split: str) -> bool:
     """Splits this package makes under .cache/ (``casia_pairs*``: selfsplice.py outputs under any suffix)."""
     return split in LOCAL_SPLITS or split.startswith("casia_pairs")
+
+
+RECIPE = "recipe.json"
+
+
+def git_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+
+def write_recipe(out: Path, module: str, argv, args) -> None:
+    """Record beside a generated split the exact command, arguments and commit that made it, so a model
+    trained on it can name its data's recipe (train.py copies it into the run summary)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    recipe = {"command": " ".join(["python", "-m", module] + argv), "args": vars(args), "commit": git_commit()}
+    (Path(out) / RECIPE).write_text(json.dumps(recipe, indent=1))
+
+
+def read_recipe(split: str) -> dict | None:
+    """The recipe a generated split was made with, or None (CASIA's own splits, or made before recipes)."""
+    path = labels_csv(split).parent / RECIPE
+    return json.loads(path.read_text()) if is_local(split) and path.exists() else None
 
 
 def read_labels(csv_path: Path) -> list[tuple[Path, int, str]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import SHARED, read_labels
+from .data import SHARED, read_labels, write_recipe
 
 
 def main(argv=None):
@@ -44,6 +44,7 @@ def main(argv=None):
         w = csv.DictWriter(f, fieldnames=["image", "label", "kind", "q_final"])
         w.writeheader()
         w.writerows(table)
+    write_recipe(out, "tamperscope_training.recompress", argv, args)
     print(f"recompress: {len(table)} images -> {out}")
 
 

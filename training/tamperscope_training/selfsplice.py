@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from .data import SHARED, read_labels
+from .data import SHARED, read_labels, write_recipe
 from .synth import PHOTOS, bsds_shape, list_photos, coco_object, cut_region, ellipse_mask, jpeg, paste, transform_region
 
 
@@ -154,6 +154,7 @@ def main(argv=None):
         w = csv.DictWriter(f, fieldnames=list(table[0]))
         w.writeheader()
         w.writerows(table)
+    write_recipe(out, "tamperscope_training.selfsplice", argv, args)
     print(f"selfsplice: {len(table)} images ({len(table) // 2} pairs) -> {out}")
 
 

@@ -34,6 +34,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
+from .data import write_recipe
+
 PHOTOS = Path(os.environ.get("TAMPERSCOPE_SHARED", "/work/shared")) / "data" / "photos"
 PHOTO_DIRS = ["urban100", "sunhays80", "kodak24", "coco128/images", "wallpapers"]
 FILTERS = [Image.BILINEAR, Image.BICUBIC, Image.LANCZOS, Image.BOX]
@@ -267,6 +269,7 @@ def main(argv=None):
         wr = csv.DictWriter(f, fieldnames=list(rows[0]))
         wr.writeheader()
         wr.writerows(rows)
+    write_recipe(out, "tamperscope_training.synth", argv, args)
 
 
 if __name__ == "__main__":

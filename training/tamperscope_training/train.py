@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import REPO, load_split, metrics, read_groups
+from .data import REPO, git_commit, load_split, metrics, read_groups, read_recipe
 from .model import MODEL_NAMES, build
 
 MNV2_WEIGHTS = "/work/shared/models/mobilenetv2_imagenet_features.pt"
@@ -191,7 +190,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = git_commit()
 
     model = build(args.model, MNV2_WEIGHTS, frozen=args.frozen, d=args.d)
     if args.init:
@@ -278,7 +277,9 @@ def main(argv=None):
             break
     summary = {
         "model": args.model, "args": vars(args), "command": " ".join(["python", "-m", "tamperscope_training.train"] + (argv or sys.argv[1:])),
-        "commit": commit, "seed": args.seed, "data": counts, "val_data": {"casia_val": len(vn), "manipulated": int(yv.sum())},
+        "commit": commit, "seed": args.seed, "data": counts,
+        "data_recipes": {split: read_recipe(split) for split in args.data.split(",") if read_recipe(split)},
+        "val_data": {"casia_val": len(vn), "manipulated": int(yv.sum())},
         "prep_s": round(t_prep), "train_s": round(time.time() - t_train), "wall_s": round(time.time() - t_start),
         "best_val_mean_auc": best, "log": log,
         "trainable_params": sum(p.numel() for p in params), "params": sum(p.numel() for p in model.parameters()),

@@ -88,6 +88,25 @@ def test_pairs_share_history_and_differ_only_near_the_region(tmp_path, monkeypat
         assert (a / r["image"]).read_bytes() == (b / r["image"]).read_bytes()
 
 
+def test_the_recipe_is_recorded_beside_the_pairs(tmp_path, monkeypatch):
+    """A generated split names the command, arguments and commit that made it, and read_recipe finds it
+    by split name (train.py copies it into the run summary, so a shipped model names its data's recipe)."""
+    from tamperscope_training import data
+
+    photos = make_shared(tmp_path)
+    monkeypatch.setattr(selfsplice, "SHARED", tmp_path)
+    cache = tmp_path / "cache"
+    argv = ["--out", str(cache / "casia_pairs_t"), "--pairs-per-host", "1", "--seed", "4", "--fresh-fraction", "0.5",
+            "--photos", str(photos)]
+    selfsplice.main(argv)
+    monkeypatch.setattr(data, "CACHE", cache)
+    recipe = data.read_recipe("casia_pairs_t")
+    assert recipe["command"] == "python -m tamperscope_training.selfsplice " + " ".join(argv)
+    assert recipe["args"]["seed"] == 4 and recipe["args"]["fresh_fraction"] == 0.5
+    assert len(recipe["commit"]) == 40
+    assert data.read_recipe("casia_train") is None  # CASIA's own splits have no recipe
+
+
 def test_val_split_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         selfsplice.main(["--out", str(tmp_path / "o"), "--split", "val"])
