@@ -45,6 +45,15 @@ def write_recipe(out: Path, module: str, argv, args) -> None:
     (Path(out) / RECIPE).write_text(json.dumps(recipe, indent=1))
 
 
+def write_split(out: Path, rows: list[dict], module: str, argv, args) -> None:
+    """A generated split's labels.csv (columns from the first row) and its recipe."""
+    with open(Path(out) / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    write_recipe(out, module, argv, args)
+
+
 def read_recipe(split: str) -> dict | None:
     """The recipe a generated split was made with, or None (CASIA's own splits, or made before recipes)."""
     path = labels_csv(split).parent / RECIPE

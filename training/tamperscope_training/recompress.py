@@ -12,13 +12,12 @@ compressions still leave traces, but weaker ones). Masks are not read.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .data import SHARED, read_labels, write_recipe
+from .data import SHARED, read_labels, write_split
 
 
 def main(argv=None):
@@ -40,11 +39,7 @@ def main(argv=None):
         name = f"images/rq_{path.stem}.jpg"
         Image.open(path).convert("RGB").save(out / name, "JPEG", quality=q, subsampling=sub)
         table.append({"image": name, "label": label, "kind": kind, "q_final": q})
-    with open(out / "labels.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["image", "label", "kind", "q_final"])
-        w.writeheader()
-        w.writerows(table)
-    write_recipe(out, "tamperscope_training.recompress", argv, args)
+    write_split(out, table, "tamperscope_training.recompress", argv, args)
     print(f"recompress: {len(table)} images -> {out}")
 
 

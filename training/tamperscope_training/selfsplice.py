@@ -25,13 +25,12 @@ never as a training signal. Deterministic: pair ``i`` uses ``default_rng([seed, 
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from .data import SHARED, read_labels, write_recipe
+from .data import SHARED, read_labels, write_split
 from .synth import PHOTOS, bsds_shape, list_photos, coco_object, cut_region, ellipse_mask, jpeg, paste, transform_region
 
 
@@ -150,11 +149,7 @@ def main(argv=None):
                           "pair": i, "host": hp.name, "history_of": hist.name})
         if (i + 1) % 200 == 0:
             print(f"selfsplice: {i + 1} pairs", flush=True)
-    with open(out / "labels.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(table[0]))
-        w.writeheader()
-        w.writerows(table)
-    write_recipe(out, "tamperscope_training.selfsplice", argv, args)
+    write_split(out, table, "tamperscope_training.selfsplice", argv, args)
     print(f"selfsplice: {len(table)} images ({len(table) // 2} pairs) -> {out}")
 
 

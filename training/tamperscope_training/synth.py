@@ -25,7 +25,6 @@ Usage: python -m tamperscope_training.synth --out .cache/synth --count 800 --see
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import os
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from .data import write_recipe
+from .data import write_split
 
 PHOTOS = Path(os.environ.get("TAMPERSCOPE_SHARED", "/work/shared")) / "data" / "photos"
 PHOTO_DIRS = ["urban100", "sunhays80", "kodak24", "coco128/images", "wallpapers"]
@@ -265,11 +264,7 @@ def main(argv=None):
                      "q_first": hist["q_first"] or "", "q_final": hist["q_final"]})
         if (i + 1) % 100 == 0:
             print(f"synth: {i + 1}/{args.count}", flush=True)
-    with open(out / "labels.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        wr.writeheader()
-        wr.writerows(rows)
-    write_recipe(out, "tamperscope_training.synth", argv, args)
+    write_split(out, rows, "tamperscope_training.synth", argv, args)
 
 
 if __name__ == "__main__":
