@@ -210,13 +210,14 @@ fn print_table(r: &EvalReport) {
         r.pixel_level.get("fused").map(|m| m.images).unwrap_or(0)
     );
     println!(
-        "  {:<44} {:>6} {:>6} {:>8}",
-        "map", "AUC", "F1@.5", "pooledAUC"
+        "  {:<44} {:>6} {:>6} {:>6} {:>8}",
+        "map", "AUC", "±SE", "F1@.5", "pooledAUC"
     );
     for (k, m) in &r.pixel_level {
         println!(
-            "  {k:<44} {:>6} {:>6} {:>8}",
+            "  {k:<44} {:>6} {:>6} {:>6} {:>8}",
             fmt(m.auc),
+            fmt(m.auc_se),
             fmt(m.f1),
             fmt(m.auc_pooled)
         );

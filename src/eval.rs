@@ -100,6 +100,10 @@ pub struct PixelMetrics {
     pub f1: Option<f64>,
     /// AUC over all pixels of all images together.
     pub auc_pooled: Option<f64>,
+    /// Standard error of `auc` (sample standard deviation of the per-image AUCs over the square root of
+    /// their count): the scale on which two maps' figures differ or not. Absent in files written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auc_se: Option<f64>,
     pub images: usize,
 }
 
@@ -148,9 +152,21 @@ impl PixelAccumulator {
             auc: mean(&self.aucs),
             f1: mean(&self.f1s),
             auc_pooled: pooled_auc(&self.pooled),
+            auc_se: standard_error(&self.aucs),
             images: self.images,
         }
     }
+}
+
+/// Sample standard deviation over the square root of the count; None below two values.
+fn standard_error(v: &[f64]) -> Option<f64> {
+    if v.len() < 2 {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((var / n).sqrt())
 }
 
 /// AUC of quantised scores by counting (linear time, exact for the quantised values).
@@ -240,4 +256,35 @@ pub struct ImageLevel {
     pub images: usize,
     pub variants: BTreeMap<String, ImageMetrics>,
     pub by_kind: BTreeMap<String, ImageMetrics>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_error_is_the_sample_sd_over_root_n() {
+        // sd of 0.5, 0.7, 0.9 is 0.2 (n - 1 in the denominator)
+        let se = standard_error(&[0.5, 0.7, 0.9]).expect("three values");
+        assert!((se - 0.2 / 3f64.sqrt()).abs() < 1e-12, "{se}");
+        assert_eq!(standard_error(&[0.5]), None);
+    }
+
+    #[test]
+    fn pixel_metrics_carry_the_standard_error_and_read_old_files() {
+        let mut acc = PixelAccumulator::default();
+        let truth = [true, true, false, false];
+        for scores in [[0.9, 0.8, 0.1, 0.2], [0.4, 0.8, 0.6, 0.2]] {
+            let map = Map::new(2, 2, scores.to_vec());
+            acc.add(&map, &truth);
+        }
+        let m = acc.finish();
+        // per-image AUCs 1.0 and 0.75
+        assert_eq!(m.auc, Some(0.875));
+        assert!((m.auc_se.expect("two images") - 0.125).abs() < 1e-12);
+        let old: PixelMetrics =
+            serde_json::from_str(r#"{"auc": 0.8, "f1": 0.4, "auc_pooled": 0.79, "images": 120}"#)
+                .expect("a file written before auc_se");
+        assert_eq!(old.auc_se, None);
+    }
 }

@@ -203,7 +203,10 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
     ] {
         let m = &json["pixel_level"][key];
         assert!(
-            m["auc"].is_number() && m["f1"].is_number() && m["auc_pooled"].is_number(),
+            m["auc"].is_number()
+                && m["f1"].is_number()
+                && m["auc_pooled"].is_number()
+                && m["auc_se"].as_f64().is_some_and(|se| se >= 0.0),
             "{key}: {m}"
         );
         assert_eq!(m["images"], 2, "{key}");
