@@ -37,27 +37,25 @@ def git_commit() -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
 
-def write_recipe(out: Path, module: str, argv, args) -> None:
-    """Record beside a generated split the exact command, arguments and commit that made it, so a model
-    trained on it can name its data's recipe (train.py copies it into the run summary)."""
+def write_split(out: Path, rows: list[dict], module: str, argv, args) -> None:
+    """A generated split's labels.csv (columns from the first row) and, beside it, the exact command,
+    arguments and commit that made it, so a model trained on it can name its data's recipe (train.py copies
+    it into the run summary)."""
+    with open(Path(out) / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
     argv = list(sys.argv[1:] if argv is None else argv)
     recipe = {"command": " ".join(["python", "-m", module] + argv), "args": vars(args), "commit": git_commit()}
     (Path(out) / RECIPE).write_text(json.dumps(recipe, indent=1))
 
 
-def write_split(out: Path, rows: list[dict], module: str, argv, args) -> None:
-    """A generated split's labels.csv (columns from the first row) and its recipe."""
-    with open(Path(out) / "labels.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    write_recipe(out, module, argv, args)
-
-
 def read_recipe(split: str) -> dict | None:
     """The recipe a generated split was made with, or None (CASIA's own splits, or made before recipes)."""
+    if not is_local(split):
+        return None
     path = labels_csv(split).parent / RECIPE
-    return json.loads(path.read_text()) if is_local(split) and path.exists() else None
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def read_labels(csv_path: Path) -> list[tuple[Path, int, str]]:

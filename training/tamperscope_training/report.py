@@ -41,14 +41,14 @@ def main(argv=None):
     n_train = sum(v["images"] for v in s["data"].values())
     # a fine-tuned run names the run it started from, and how that one was trained
     init = s["args"].get("init") or ""
-    init_summary = Path(init).parent / "summary.json" if init else None
     init_from = None
-    if init_summary is not None and init_summary.exists():
-        si = json.loads(init_summary.read_text())
-        init_from = {"checkpoint": init, "command": si["command"], "commit": si["commit"], "seed": si["seed"],
-                     "data_recipes": si.get("data_recipes", {})}
-    elif init:
+    if init:
         init_from = {"checkpoint": init, "command": "unknown (no summary.json beside the checkpoint)"}
+        init_summary = Path(init).parent / "summary.json"
+        if init_summary.exists():
+            si = json.loads(init_summary.read_text())
+            init_from.update(command=si["command"], commit=si["commit"], seed=si["seed"],
+                             data_recipes=si.get("data_recipes", {}))
     selection = ("the last epoch (--select last)" if s["args"].get("select") == "last" else
                  "checkpoint with the best val AUC of the mean probability among per-epoch evaluations")
     out = {

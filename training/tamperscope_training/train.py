@@ -278,7 +278,7 @@ def main(argv=None):
     summary = {
         "model": args.model, "args": vars(args), "command": " ".join(["python", "-m", "tamperscope_training.train"] + (argv or sys.argv[1:])),
         "commit": commit, "seed": args.seed, "data": counts,
-        "data_recipes": {split: read_recipe(split) for split in args.data.split(",") if read_recipe(split)},
+        "data_recipes": {split: r for split in args.data.split(",") if (r := read_recipe(split))},
         "val_data": {"casia_val": len(vn), "manipulated": int(yv.sum())},
         "prep_s": round(t_prep), "train_s": round(time.time() - t_train), "wall_s": round(time.time() - t_start),
         "best_val_mean_auc": best, "log": log,
