@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import REPO, git_commit, load_split, metrics, read_groups, read_recipe
+from .debias import LogisticBias, bias_report, cross_fitted_logits, global_stats
 from .model import MODEL_NAMES, build
 
 MNV2_WEIGHTS = "/work/shared/models/mobilenetv2_imagenet_features.pt"
@@ -114,6 +115,10 @@ class Inputs:
     def __len__(self):
         return len(self.x[0]) if self.cached else len(self.x)
 
+    def maps(self) -> list[torch.Tensor]:
+        """What the network sees first: the cached frozen-block outputs, or the ELA tensor."""
+        return self.x if self.cached else [self.x]
+
     def get(self, idx, fh=False, fv=False):
         if self.cached:
             return {"stem": [flip(s[idx].float(), fh, fv) for s in self.x]}
@@ -177,6 +182,10 @@ def main(argv=None):
     ap.add_argument("--init", default="", help="start from this run's model.pt (same --model), e.g. to fine-tune")
     ap.add_argument("--paired", action="store_true",
                     help="keep selfsplice.py's authentic / manipulated twins in the same batch")
+    ap.add_argument("--debias-global", action="store_true",
+                    help="product of experts with a logistic model of the inputs' global statistics (debias.py), "
+                         "so that whole-file cues give little gradient; the exported model is the classifier alone")
+    ap.add_argument("--debias-l2", type=float, default=1e-2, help="L2 penalty of the global bias model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
@@ -220,6 +229,13 @@ def main(argv=None):
         xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"val_{key}")
     groups = [grp for split in args.data.split(",") for grp in read_groups(split)]
     assert len(groups) == len(xtr), "labels.csv and the ELA cache disagree"
+    bias_logit, bias = None, None
+    if args.debias_global:
+        gtr, gva = global_stats(xtr.maps()), global_stats(xva.maps())
+        bias_logit = cross_fitted_logits(gtr, ytr, groups, seed=args.seed, l2=args.debias_l2)
+        val_bias = LogisticBias(args.debias_l2).fit(gtr, ytr).logit(gva)
+        bias = bias_report(bias_logit, ytr, val_bias, yv)
+        print(f"global bias model: {json.dumps(bias)}", flush=True)
     t_prep = time.time() - t0
     print(f"data {counts}, prepared in {t_prep:.0f}s (cached stem: {cached})", flush=True)
 
@@ -248,6 +264,8 @@ def main(argv=None):
             fh, fv = torch.rand(2, generator=g) < 0.5
             z = logits_of(model, xtr.get(idx, bool(fh), bool(fv)))
             y = ytr[idx].unsqueeze(1).expand_as(z)
+            if bias_logit is not None:  # product of experts: the bias model's logit is added, fixed
+                z = z + bias_logit[idx].unsqueeze(1)
             loss = F.binary_cross_entropy_with_logits(z, y) * z.shape[1]
             frac = (time.time() - t_train) / budget_s if budget_s else step / total
             for gr in opt.param_groups:
@@ -279,6 +297,7 @@ def main(argv=None):
         "model": args.model, "args": vars(args), "command": " ".join(["python", "-m", "tamperscope_training.train"] + (argv or sys.argv[1:])),
         "commit": commit, "seed": args.seed, "data": counts,
         "data_recipes": {split: r for split in args.data.split(",") if (r := read_recipe(split))},
+        "global_bias": bias,
         "val_data": {"casia_val": len(vn), "manipulated": int(yv.sum())},
         "prep_s": round(t_prep), "train_s": round(time.time() - t_train), "wall_s": round(time.time() - t_start),
         "best_val_mean_auc": best, "log": log,
