@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use tamperscope::eval::{
-    EvalReport, ImageLevel, PixelAccumulator, image_metrics, maps_to_score, read_labels, read_mask,
+    EvalReport, ImageLevel, ImageRecord, PixelAccumulator, image_metrics, maps_to_score,
+    read_labels, read_mask,
 };
 use tamperscope::output::STAND_IN_LABEL;
 use tamperscope::pipeline::Engine;
@@ -49,6 +50,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     let mut pixel: BTreeMap<String, PixelAccumulator> = BTreeMap::new();
     let mut pixel_by_kind: BTreeMap<String, BTreeMap<String, PixelAccumulator>> = BTreeMap::new();
     let mut failures = Vec::new();
+    let mut per_image = Vec::new();
     let mut stand_in = false;
     for (i, row) in rows.iter().enumerate() {
         eprint!(
@@ -79,17 +81,32 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
         mean_probs.push(mean);
         labels.push(row.manipulated);
         kinds.push(row.kind.clone());
+        let mut record = ImageRecord {
+            image: row
+                .image
+                .strip_prefix(&args.dataset)
+                .unwrap_or(&row.image)
+                .display()
+                .to_string(),
+            manipulated: row.manipulated,
+            kind: row.kind.clone(),
+            probability: mean,
+            pixel_auc: BTreeMap::new(),
+        };
         if let (true, Some(mask_path)) = (row.manipulated, &row.mask) {
             let (w, h) = (analysis.fused.width, analysis.fused.height);
             let truth = match read_mask(mask_path, w, h) {
                 Ok(t) => t,
                 Err(e) => {
                     failures.push((mask_path.display().to_string(), e.to_string()));
+                    per_image.push(record);
                     continue;
                 }
             };
             for (name, map) in maps_to_score(&analysis) {
-                pixel.entry(name.clone()).or_default().add(&map, &truth);
+                if let Some(a) = pixel.entry(name.clone()).or_default().add(&map, &truth) {
+                    record.pixel_auc.insert(name.clone(), a);
+                }
                 pixel_by_kind
                     .entry(row.kind.clone())
                     .or_default()
@@ -98,6 +115,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
                     .add(&map, &truth);
             }
         }
+        per_image.push(record);
     }
     eprintln!();
 
@@ -162,6 +180,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
         params,
         tool: tamperscope::VERSION.into(),
         seconds: started.elapsed().as_secs_f64(),
+        per_image,
     };
     print_table(&report);
     let json = serde_json::to_vec_pretty(&report)?;

@@ -69,6 +69,8 @@ pub enum EngineError {
     },
     #[error("refusing to install model '{name}': {reason}")]
     InstallRefused { name: String, reason: String },
+    #[error("cannot compare the evaluations: {0}")]
+    NotComparable(String),
     #[error("{0}")]
     Other(String),
 }

@@ -126,9 +126,11 @@ pub struct PixelAccumulator {
 }
 
 impl PixelAccumulator {
-    pub fn add(&mut self, map: &Map, truth: &[bool]) {
+    /// Adds one image; returns its AUC (None when its mask is empty or full).
+    pub fn add(&mut self, map: &Map, truth: &[bool]) -> Option<f64> {
         self.images += 1;
-        if let Some(a) = auc(&map.data, truth) {
+        let image_auc = auc(&map.data, truth);
+        if let Some(a) = image_auc {
             self.aucs.push(a);
         }
         self.f1s.push(Counts::at(&map.data, truth, 0.5).f1());
@@ -138,6 +140,7 @@ impl PixelAccumulator {
                 .zip(truth)
                 .map(|(&v, &t)| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16, t)),
         );
+        image_auc
     }
 
     pub fn finish(&self) -> PixelMetrics {
@@ -159,7 +162,7 @@ impl PixelAccumulator {
 }
 
 /// Sample standard deviation over the square root of the count; None below two values.
-fn standard_error(v: &[f64]) -> Option<f64> {
+pub fn standard_error(v: &[f64]) -> Option<f64> {
     if v.len() < 2 {
         return None;
     }
@@ -230,6 +233,21 @@ pub fn maps_to_score(analysis: &Analysis) -> Vec<(String, Map)> {
     out
 }
 
+/// One analysed image's scores, kept so that two evaluations of the same dataset can be compared image by
+/// image (`tamperscope compare-evals`): a paired difference is far less noisy than two separate means.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImageRecord {
+    /// The image's path as labels.csv gives it (relative to the dataset folder).
+    pub image: String,
+    pub manipulated: bool,
+    pub kind: String,
+    /// Mean probability of the variants.
+    pub probability: f32,
+    /// Per-image pixel AUC of each scored map (manipulated images whose mask has both classes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pixel_auc: BTreeMap<String, f64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
     pub schema: String,
@@ -245,6 +263,9 @@ pub struct EvalReport {
     pub params: crate::pipeline::AnalysisParams,
     pub tool: String,
     pub seconds: f64,
+    /// Absent in files written before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_image: Vec<ImageRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

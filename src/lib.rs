@@ -13,6 +13,7 @@ pub mod colormap;
 pub mod ela;
 pub mod error;
 pub mod eval;
+pub mod eval_compare;
 pub mod imageio;
 pub mod install;
 pub mod manifest;

@@ -10,6 +10,7 @@ mod app;
 mod cli_analyze;
 mod cli_bench;
 mod cli_common;
+mod cli_compare;
 mod cli_ela;
 mod cli_eval;
 mod cli_models;
@@ -30,6 +31,8 @@ enum Command {
     Analyze(cli_analyze::AnalyzeArgs),
     /// Score the method on a labelled dataset (METHOD.md section 7).
     Eval(cli_eval::EvalArgs),
+    /// Compare two `eval` results of the same dataset image by image (paired differences).
+    CompareEvals(cli_compare::CompareArgs),
     /// Per-stage median times and peak memory on one image.
     Bench(cli_bench::BenchArgs),
     /// List and verify the models of the manifest.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Analyze(args)) => cli_analyze::run(&args),
         Some(Command::Eval(args)) => cli_eval::run(&args),
+        Some(Command::CompareEvals(args)) => cli_compare::run(&args),
         Some(Command::Bench(args)) => cli_bench::run(&args),
         Some(Command::Models(cmd)) => cli_models::run(&cmd),
         Some(Command::Ela(args)) => cli_ela::run(&args),

@@ -212,6 +212,17 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
         assert_eq!(m["images"], 2, "{key}");
     }
     assert!(json["pixel_level_by_kind"]["splicing"]["fused"]["auc"].is_number());
+    // Per-image records, named as labels.csv names them; their pixel AUCs average to the table's.
+    let records = json["per_image"].as_array().expect("per-image records");
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["image"], "kleiber_spliced.jpg");
+    assert!(records[2]["pixel_auc"].is_null(), "authentic: no pixel AUC");
+    let fused: Vec<f64> = records[..2]
+        .iter()
+        .map(|r| r["pixel_auc"]["fused"].as_f64().expect("fused AUC"))
+        .collect();
+    let mean = json["pixel_level"]["fused"]["auc"].as_f64().expect("auc");
+    assert!((fused.iter().sum::<f64>() / 2.0 - mean).abs() < 1e-12);
     let stdout = String::from_utf8_lossy(&o.stdout);
     // The shipped, trained classifier is the default: no stand-in label.
     assert_eq!(json["classifier_status"], "trained");
@@ -219,4 +230,77 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
         stdout.contains("pixel level") && !stdout.contains("untrained stand-in"),
         "{stdout}"
     );
+}
+
+#[test]
+fn compare_evals_pairs_images_and_refuses_old_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let record = |image: &str, manipulated: bool, p: f64, fused: Option<f64>| {
+        let mut r = serde_json::json!({"image": image, "manipulated": manipulated,
+            "kind": if manipulated { "splicing" } else { "authentic" }, "probability": p});
+        if let Some(a) = fused {
+            r["pixel_auc"] = serde_json::json!({ "fused": a });
+        }
+        r
+    };
+    let eval = |per_image: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "schema": "tamperscope.eval/1", "dataset": "d", "images_listed": 3, "images_analysed": 3,
+            "failures": [], "image_level": {"auc": 1.0, "accuracy": 1.0, "f1": 1.0, "images": 3,
+            "variants": {}, "by_kind": {}}, "pixel_level": {}, "pixel_level_by_kind": {},
+            "classifier_status": "trained", "models": [], "params": {}, "tool": "test", "seconds": 1.0,
+            "per_image": per_image})
+    };
+    let a = eval(vec![
+        record("m1.jpg", true, 0.9, Some(0.6)),
+        record("m2.jpg", true, 0.7, Some(0.7)),
+        record("a1.jpg", false, 0.2, None),
+    ]);
+    let b = eval(vec![
+        record("m1.jpg", true, 0.8, Some(0.8)),
+        record("m2.jpg", true, 0.6, Some(0.8)),
+        record("a1.jpg", false, 0.3, None),
+    ]);
+    let (pa, pb, out) = (
+        dir.path().join("a.json"),
+        dir.path().join("b.json"),
+        dir.path().join("cmp.json"),
+    );
+    std::fs::write(&pa, a.to_string()).expect("a");
+    std::fs::write(&pb, b.to_string()).expect("b");
+    let o = tamperscope()
+        .arg("compare-evals")
+        .args([&pa, &pb])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cmp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("parses");
+    let fused = &cmp["pixel_level"][0];
+    assert_eq!(fused["map"], "fused");
+    assert!((fused["diff"].as_f64().expect("diff") - 0.15).abs() < 1e-12);
+    assert_eq!(fused["b_higher"], 2);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("fused"));
+
+    // A file written before per-image records: a clear error, no output file.
+    let mut old = a.clone();
+    old.as_object_mut().expect("object").remove("per_image");
+    std::fs::write(&pb, old.to_string()).expect("old");
+    std::fs::remove_file(&out).expect("rm");
+    let o = tamperscope()
+        .arg("compare-evals")
+        .args([&pa, &pb])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("evaluation B has no per-image records"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
