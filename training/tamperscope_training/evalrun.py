@@ -8,6 +8,8 @@
    segmenters' files are linked beside it, where the app looks them up);
 3. ``tamperscope eval`` on CASIA v1 val with DeepLabV3 and Felzenszwalb ->
    ``results/eval_casia_val_<name>.json`` (image level per variant, pixel level of A_v, A and H);
+   then ``tamperscope compare-evals`` against the shipped model's ``models/measured.json`` ->
+   ``results/compare_shipped_vs_<name>.json`` (paired per-image differences: the figure to choose by);
 4. ``diagnose`` (JPEG-history shortcut groups, 200 held-out synthetic images) ->
    ``results/diagnosis_<name>.json``;
 5. copies the run's ``summary.json`` (command, seed, commit, per-epoch val) to
@@ -82,6 +84,9 @@ def main(argv=None):
     for v in model.variants:
         cmd += ["--classifier", f"{args.name}-b{v}"]
     subprocess.run(cmd, check=True)
+    subprocess.run([str(BINARY), "compare-evals", str(REPO / "models" / "measured.json"),
+                    str(RESULTS / f"eval_casia_val_{args.name}.json"),
+                    "--out", str(RESULTS / f"compare_shipped_vs_{args.name}.json")], check=True)
     if not args.skip_diagnose:
         subprocess.run([sys.executable, "-m", "tamperscope_training.diagnose", "--model", str(onnx), "--ela-scale",
                         str(scale), "--out", str(RESULTS / f"diagnosis_{args.name}.json")], check=True,
