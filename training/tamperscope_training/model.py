@@ -303,14 +303,34 @@ class SeparateWCBNets(nn.Module):
 
 
 class ResNet50Baseline(nn.Module):
-    """Plain ResNet-50 image classifier (one logit), the paper's baseline."""
+    """Plain ResNet-50 image classifier (one logit), the paper's baseline. Its head is torchvision's GAP +
+    dense on layer4, so it keeps the classifier contract as "variant 5" (Fc = F_5, 2048 channels at stride
+    32) and its Grad-CAM weights are exactly alpha = w / (h w): the app evaluates it like a WCBnet."""
+
+    variants = (5,)
 
     def __init__(self):
         super().__init__()
         self.net = torchvision.models.resnet50(weights=None, num_classes=1)
 
-    def forward(self, x):
-        return self.net(x)
+    def features(self, x=None, stem=None):
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        return {5: n.layer4(n.layer3(n.layer2(n.layer1(x))))}
+
+    def head(self, v: int, fc: torch.Tensor) -> torch.Tensor:
+        return self.net.fc(fc.mean(dim=(2, 3)))
+
+    def forward(self, x=None, stem=None):
+        return self.head(5, self.features(x)[5])
+
+    def forward_all(self, x):
+        fc = self.features(x)[5]
+        alpha = (self.net.fc.weight / (fc.shape[2] * fc.shape[3])).expand(fc.shape[0], -1)
+        return {5: (self.head(5, fc), fc, alpha)}
+
+    def config(self) -> dict:
+        return {"kind": "resnet50-plain"}
 
 
 MODEL_NAMES = ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-centred", "plain-mobilenetv2",
@@ -342,7 +362,9 @@ def load_checkpoint(path) -> nn.Module:
     ck = torch.load(path, map_location="cpu")
     cfg = ck["config"]
     kind = cfg.get("kind", "shared")
-    if kind == "separate":
+    if kind == "resnet50-plain":
+        m = ResNet50Baseline()
+    elif kind == "separate":
         m = SeparateWCBNets(None, d=cfg["d"], variants=cfg["variants"], frozen=cfg["frozen"])
     elif kind == "plain":
         m = WCBNet(cfg["backbone"], None, frozen=cfg["frozen"], variants=cfg["variants"], attention=False,

@@ -124,3 +124,24 @@ def test_metrics():
 
     r = metrics(np.array([0.1, 0.4, 0.6, 0.9]), np.array([0, 1, 0, 1]))
     assert r["auc"] == 0.75 and r["acc"] == 0.5
+
+
+def test_resnet50_baseline_keeps_the_contract(tmp_path):
+    """The plain ResNet-50 baseline as "variant 5": its logit is torchvision's, alpha is the autograd
+    Grad-CAM weight, and a checkpoint round trip is exact (so evalrun can export and evaluate it)."""
+    from tamperscope_training.model import build, load_checkpoint
+
+    torch.manual_seed(0)
+    m = build("resnet50").eval()
+    x = torch.randn(2, 3, 96, 96)
+    out = m.forward_all(x)
+    with torch.no_grad():
+        assert torch.allclose(m(x), m.net(x), atol=1e-5)
+        assert torch.allclose(out[5][0], m.net(x), atol=1e-5)
+    fc = m.features(x)[5]
+    assert fc.shape == (2, 2048, 3, 3)
+    g = torch.autograd.grad(m.head(5, fc).sum(), fc)[0]
+    assert torch.allclose(g.mean(dim=(2, 3)), out[5][2], atol=1e-9)
+    torch.save({"config": m.config(), "state_dict": m.state_dict()}, tmp_path / "m.pt")
+    with torch.no_grad():
+        assert torch.equal(load_checkpoint(tmp_path / "m.pt")(x), m(x))
