@@ -162,24 +162,38 @@ def heldout_scores(sess, ela_scale: float, out_dir: Path) -> dict:
 BOX_RADII = (2, 8, 16)
 
 
-def ela_energy(items: list[tuple[Path, Path, str, int]]) -> dict:
-    """items: (signed-ELA .npy from the app's binary, mask PNG, kind, DC step of the file). Per kind and
-    DC group: the median over images of mean |ELA| inside the mask (eroded 6 px) over outside it (dilated
-    6 px), the share of images where inside is hotter, and the mean pixel AUC of |ELA| box-smoothed at
-    each radius of BOX_RADII (radius 2 is the app's display and eval baseline)."""
+def ela_energy(items: list[tuple]) -> dict:
+    """items: (signed-ELA .npy from the app's binary, mask PNG, kind, DC step of the file[, the image]).
+    Per kind and DC group: the median over images of mean |ELA| inside the mask (eroded 6 px) over outside
+    it (dilated 6 px), the share of images where inside is hotter, and the mean pixel AUC of |ELA|
+    box-smoothed at each radius of BOX_RADII (radius 2 is the app's display and eval baseline). With the
+    image: the same ratio for its texture (|grey - its 3x3 box mean|), and the ELA ratio over the texture
+    ratio, because ELA is larger on textured content whatever its history: a pasted textured object is
+    "hotter" without any compression evidence."""
     from scipy.ndimage import binary_dilation, binary_erosion, uniform_filter
 
     groups: dict[str, dict[str, list]] = {}
-    for npy, mask_path, kind, step in items:
+    for npy, mask_path, kind, step, *image in items:
         m = np.asarray(Image.open(mask_path).convert("L")) > 127
         h, w = m.shape
         e = resize_bilinear(np.abs(np.load(npy)).mean(0), h, w)
         inner, outer = binary_erosion(m, iterations=6), ~binary_dilation(m, iterations=6)
         dc = "dc1-2" if step <= 2 else "dc3-6" if step <= 6 else "dc7+"
+        ratio = texture = None
+        if inner.any() and outer.any():
+            ratio = float(e[inner].mean() / max(e[outer].mean(), 1e-6))
+            if image and image[0] is not None:
+                grey = np.asarray(Image.open(image[0]).convert("L").resize((w, h), Image.BILINEAR), np.float32)
+                t = np.abs(grey - uniform_filter(grey, 3))
+                texture = float(t[inner].mean() / max(t[outer].mean(), 1e-6))
         for key in (kind, f"{kind}/{dc}"):
-            g = groups.setdefault(key, {"ratio": []} | {f"auc_box_r{r}": [] for r in BOX_RADII})
-            if inner.any() and outer.any():
-                g["ratio"].append(float(e[inner].mean() / max(e[outer].mean(), 1e-6)))
+            g = groups.setdefault(key, {"ratio": [], "texture": [], "ela_over_texture": []}
+                                  | {f"auc_box_r{r}": [] for r in BOX_RADII})
+            if ratio is not None:
+                g["ratio"].append(ratio)
+            if texture is not None:
+                g["texture"].append(texture)
+                g["ela_over_texture"].append(ratio / max(texture, 1e-6))
             for r in BOX_RADII:
                 g[f"auc_box_r{r}"].append(auc(m, uniform_filter(e, 2 * r + 1)))
     out = {}
@@ -188,7 +202,12 @@ def ela_energy(items: list[tuple[Path, Path, str, int]]) -> dict:
         out[key] = {"images": len(g[f"auc_box_r{BOX_RADII[0]}"]),
                     "median_inside_over_outside": round(float(np.median(ratio)), 3) if len(ratio) else None,
                     "share_inside_hotter": round(float(np.mean(ratio > 1)), 3) if len(ratio) else None}
-        out[key] |= {k: round(float(np.nanmean(v)), 4) for k, v in g.items() if k != "ratio"}
+        if g["texture"]:
+            rel = np.array(g["ela_over_texture"])
+            out[key] |= {"median_texture_inside_over_outside": round(float(np.median(g["texture"])), 3),
+                         "median_ela_over_texture": round(float(np.median(rel)), 3),
+                         "share_hotter_than_texture": round(float(np.mean(rel > 1)), 3)}
+        out[key] |= {k: round(float(np.nanmean(v)), 4) for k, v in g.items() if k.startswith("auc_box")}
     return out
 
 
@@ -197,18 +216,21 @@ def ela_energy_casia_val() -> dict:
     root = SHARED / "data" / "casia1" / "val"
     with open(root / "labels.csv") as f:
         by_stem = {Path(r["image"]).stem: r for r in csv.DictReader(f)}
-    items = [(n, root / by_stem[n.stem]["mask"], by_stem[n.stem]["kind"], quant_step(root / by_stem[n.stem]["image"]))
+    items = [(n, root / by_stem[n.stem]["mask"], by_stem[n.stem]["kind"], quant_step(root / by_stem[n.stem]["image"]),
+              root / by_stem[n.stem]["image"])
              for n in npys if by_stem[n.stem]["label"] == "1" and by_stem[n.stem].get("mask")]
     return ela_energy(items)
 
 
-def ela_energy_generated(out_dir: Path) -> dict:
-    """On a set scored by heldout_scores (its ELA is already cached under out_dir/ela)."""
+def ela_energy_generated(out_dir: Path, ela_dir: Path | None = None) -> dict:
+    """On a generated set with masks: one scored by heldout_scores (its ELA cached under out_dir/ela), or a
+    training split (``ela_dir``: its ELA cache, .cache/ela/<split>)."""
+    ela_dir = ela_dir or out_dir / "ela"
     with open(out_dir / "labels.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["label"] == "1"]
-    return ela_energy([(out_dir / "ela" / f"{Path(r['image']).stem}.npy",
+    return ela_energy([(ela_dir / f"{Path(r['image']).stem}.npy",
                         out_dir / "masks" / f"{Path(r['image']).stem}.png", r["kind"],
-                        quant_step(out_dir / r["image"])) for r in rows])
+                        quant_step(out_dir / r["image"]), out_dir / r["image"]) for r in rows])
 
 
 def synth_heldout(sess, ela_scale: float, count: int, seed: int) -> dict:
@@ -236,7 +258,10 @@ def main(argv=None):
     import onnxruntime as ort
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", help="the ONNX classifier to diagnose (not needed with --ela-energy-of)")
+    ap.add_argument("--ela-energy-of", metavar="SPLIT",
+                    help="only the model-free ela_energy section, of CASIA val and of this generated training split "
+                         "(e.g. casia_pairs_fresh_all; its ELA cache must exist)")
     ap.add_argument("--ela-scale", type=float, default=2.0)
     ap.add_argument("--synth-count", type=int, default=200)
     ap.add_argument("--synth-seed", type=int, default=77, help="never a training seed (training used 1)")
@@ -244,6 +269,15 @@ def main(argv=None):
     ap.add_argument("--pairs-seed", type=int, default=66, help="never a training seed (training used 5)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if args.ela_energy_of:
+        split = args.ela_energy_of
+        res = {"ela_energy": {"casia_val": ela_energy_casia_val(),
+                              split: ela_energy_generated(CACHE / split, CACHE / "ela" / split)}}
+        Path(args.out).write_text(json.dumps(res, indent=1))
+        print(json.dumps(res, indent=1))
+        return
+    if not args.model:
+        ap.error("--model is required (or --ela-energy-of)")
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])

@@ -132,3 +132,28 @@ def test_ela_energy_on_known_maps(tmp_path):
     assert min(out["hot"][f"auc_box_r{r}"] for r in diagnose.BOX_RADII) > 0.95
     assert 0.9 < out["flat"]["median_inside_over_outside"] < 1.1
     assert abs(out["flat"]["auc_box_r8"] - 0.5) < 0.15
+    assert "median_ela_over_texture" not in out["hot"]  # no image given
+
+
+def test_ela_energy_separates_texture_from_history(tmp_path):
+    """A region whose ELA is hot because its content is textured has texture ratio about equal to its ELA
+    ratio (ELA over texture near 1); a region hot on flat content is hotter than its texture explains."""
+    rng = np.random.default_rng(1)
+    mask = np.zeros((64, 96), np.uint8)
+    mask[16:48, 24:72] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    inside = mask > 0
+    items = []
+    for i, (texture_gain, ela_gain) in enumerate(((3.0, 3.0), (1.0, 3.0))):
+        grey = 128 + rng.normal(0, 4, (64, 96))
+        grey[inside] = 128 + (grey[inside] - 128) * texture_gain
+        Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).save(tmp_path / f"i{i}.png")
+        e = rng.normal(0, 1, (3, 64, 96)).astype(np.float32)
+        e[:, inside] *= ela_gain
+        np.save(tmp_path / f"e{i}.npy", e)
+        items.append((tmp_path / f"e{i}.npy", tmp_path / "m.png", "content" if i == 0 else "history", 8,
+                       tmp_path / f"i{i}.png"))
+    out = diagnose.ela_energy(items)
+    assert out["content"]["median_texture_inside_over_outside"] > 2.5
+    assert 0.8 < out["content"]["median_ela_over_texture"] < 1.25
+    assert out["history"]["median_ela_over_texture"] > 2.5 and out["history"]["share_hotter_than_texture"] == 1.0

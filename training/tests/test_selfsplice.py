@@ -180,3 +180,35 @@ def test_fresh_fraction_picks_the_donor(tmp_path):
     assert "splice-fresh" in kinds[1.0] and "splice-casia" not in kinds[1.0]
     assert "splice-casia" in kinds[0.0] and "splice-fresh" not in kinds[0.0]
     assert "copy-move" in kinds[0.0] & kinds[1.0]
+
+
+def test_textured_cut_keeps_the_donor_scale_and_picks_texture():
+    """The region is cut at the donor's own scale (pixels copied, not resampled) from its most textured
+    candidate position, and has about the target area."""
+    donor = np.full((200, 300, 3), 128, np.uint8)
+    rng = np.random.default_rng(0)
+    donor[:, 150:] = rng.integers(0, 256, (200, 150, 3))  # right half textured, left half flat
+    donor_im = Image.fromarray(donor)
+    m = np.ones((20, 20), np.uint8)
+    patch, alpha = selfsplice.textured_cut(donor_im, m, 40 * 40, np.random.default_rng(1), candidates=16)
+    assert patch.size == (40, 40) and alpha.shape == (40, 40) and alpha.min() == 1.0
+    p = np.asarray(patch)
+    assert p.std() > 50, "the textured half was chosen"
+    # copied pixel for pixel: the block occurs in the donor as it is
+    hits = [(x, y) for y in range(0, 161) for x in range(150, 261) if np.array_equal(donor[y:y + 40, x:x + 40], p)]
+    assert len(hits) == 1
+
+
+def test_fresh_textured_kind(tmp_path):
+    photos = make_shared(tmp_path)
+    (photos / "urban100").mkdir()
+    textured(11, 600, 800).save(photos / "urban100" / "big.jpg", quality=95)
+    host = textured(3, 128, 192)
+    donors = [tmp_path / "data" / "casia1" / "train" / "images" / f"im{i}.jpg" for i in range(4)]
+    kinds = set()
+    for seed in range(30):
+        _, mask, kind = selfsplice.manipulate(host, donors, np.random.default_rng([seed]), photos,
+                                              fresh_fraction=1.0, fresh_textured=True)
+        assert mask.any()
+        kinds.add(kind)
+    assert "splice-fresh-textured" in kinds and "splice-fresh" not in kinds and "splice-casia" not in kinds
