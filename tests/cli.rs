@@ -268,13 +268,16 @@ fn compare_evals_pairs_images_and_refuses_old_files() {
     );
     std::fs::write(&pa, a.to_string()).expect("a");
     std::fs::write(&pb, b.to_string()).expect("b");
-    let o = tamperscope()
-        .arg("compare-evals")
-        .args([&pa, &pb])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let compare_evals = || {
+        tamperscope()
+            .arg("compare-evals")
+            .args([&pa, &pb])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("runs")
+    };
+    let o = compare_evals();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let cmp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("parses");
@@ -289,13 +292,7 @@ fn compare_evals_pairs_images_and_refuses_old_files() {
     old.as_object_mut().expect("object").remove("per_image");
     std::fs::write(&pb, old.to_string()).expect("old");
     std::fs::remove_file(&out).expect("rm");
-    let o = tamperscope()
-        .arg("compare-evals")
-        .args([&pa, &pb])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let o = compare_evals();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

@@ -13,10 +13,14 @@ folds), so that the bias model's memorisation of the training set does not stand
 """
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from .data import metrics
+from .data import REPO, load_split, metrics
 
 
 def global_stats(feature_maps: list[torch.Tensor], bs: int = 64) -> torch.Tensor:
@@ -78,21 +82,19 @@ def cross_fitted_logits(x: torch.Tensor, y: torch.Tensor, groups: list[str], fol
     return out
 
 
-def bias_report(train_logit: torch.Tensor, ytr: torch.Tensor, val_logit: torch.Tensor, yv) -> dict:
-    """How much of each label the global statistics alone predict (image-level AUC): the size of the shortcut."""
-    return {"train_cross_fitted": metrics(torch.sigmoid(train_logit).numpy(), ytr.numpy()),
-            "val": metrics(torch.sigmoid(val_logit).numpy(), np.asarray(yv))}
+def fit_bias(gtr: torch.Tensor, ytr: torch.Tensor, groups: list[str], gva: torch.Tensor, yv, l2: float = 1e-2,
+             seed: int = 0) -> tuple[torch.Tensor, dict]:
+    """The training images' cross-fitted bias logits, and how much of each label the global statistics alone
+    predict (image-level AUC, cross-fitted on train and fitted on train for val): the size of the shortcut."""
+    train_logit = cross_fitted_logits(gtr, ytr, groups, seed=seed, l2=l2)
+    val_logit = LogisticBias(l2).fit(gtr, ytr).logit(gva)
+    return train_logit, {"train_cross_fitted": metrics(torch.sigmoid(train_logit).numpy(), ytr.numpy()),
+                         "val": metrics(torch.sigmoid(val_logit).numpy(), np.asarray(yv))}
 
 
 def main(argv=None):
     """How far CASIA v1's labels follow from global statistics alone: the bias model fitted on CASIA train
     (cross-fitted there) and scored on val, from the shipped recipe's frozen-block caches."""
-    import argparse
-    import json
-    from pathlib import Path
-
-    from .data import REPO, load_split
-
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--state-from", default="train_s2.0_f3_recal400_seed0_casia_train,synth",
                     help="the frozen-block cache key of the recipe whose features are pooled")
@@ -107,11 +109,10 @@ def main(argv=None):
         stats[split] = global_stats(torch.load(f)["stem"])
         labels[split] = torch.from_numpy(load_split(split)[1])
     ytr = labels["casia_train"]
-    train_logit = cross_fitted_logits(stats["casia_train"], ytr, [str(i) for i in range(len(ytr))], l2=args.l2)
-    val_logit = LogisticBias(args.l2).fit(stats["casia_train"], ytr).logit(stats["casia_val"])
+    _, report = fit_bias(stats["casia_train"], ytr, [str(i) for i in range(len(ytr))], stats["casia_val"],
+                         labels["casia_val"], args.l2)
     res = {"features": f"spatial mean and sd of each channel of the frozen blocks 1-3 ({stats['casia_val'].shape[1]} "
-                       "values per image, no location)", "state_from": args.state_from, "l2": args.l2,
-           **bias_report(train_logit, ytr, val_logit, labels["casia_val"])}
+                       "values per image, no location)", "state_from": args.state_from, "l2": args.l2, **report}
     Path(args.out).write_text(json.dumps(res, indent=1))
     print(json.dumps(res))
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
+from scipy import ndimage
 
 from .data import SHARED, read_labels, write_split
 from .synth import PHOTOS, bsds_shape, list_photos, coco_object, cut_region, ellipse_mask, jpeg, paste, transform_region
@@ -63,8 +64,6 @@ def textured_cut(donor: Image.Image, m: np.ndarray, target_area: float, rng, can
     CASIA's pasted regions are textured objects, more textured than their surroundings (diagnose's
     ela_energy: texture inside / outside 1.21 over val's splices), while resampled fresh regions are
     smoother than theirs (0.76). Returns the block and its mask (float alpha)."""
-    from scipy import ndimage
-
     s = float(np.sqrt(target_area / max(1.0, float(m.sum()))))
     s = min(s, 0.9 * donor.width / m.shape[1], 0.9 * donor.height / m.shape[0])
     size = (max(8, round(m.shape[1] * s)), max(8, round(m.shape[0] * s)))

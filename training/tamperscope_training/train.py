@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import REPO, git_commit, load_split, metrics, read_groups, read_recipe
-from .debias import LogisticBias, bias_report, cross_fitted_logits, global_stats
+from .debias import fit_bias, global_stats
 from .model import MODEL_NAMES, build
 
 MNV2_WEIGHTS = "/work/shared/models/mobilenetv2_imagenet_features.pt"
@@ -231,10 +231,8 @@ def main(argv=None):
     assert len(groups) == len(xtr), "labels.csv and the ELA cache disagree"
     bias_logit, bias = None, None
     if args.debias_global:
-        gtr, gva = global_stats(xtr.maps()), global_stats(xva.maps())
-        bias_logit = cross_fitted_logits(gtr, ytr, groups, seed=args.seed, l2=args.debias_l2)
-        val_bias = LogisticBias(args.debias_l2).fit(gtr, ytr).logit(gva)
-        bias = bias_report(bias_logit, ytr, val_bias, yv)
+        bias_logit, bias = fit_bias(global_stats(xtr.maps()), ytr, groups, global_stats(xva.maps()), yv,
+                                    args.debias_l2, args.seed)
         print(f"global bias model: {json.dumps(bias)}", flush=True)
     t_prep = time.time() - t0
     print(f"data {counts}, prepared in {t_prep:.0f}s (cached stem: {cached})", flush=True)
