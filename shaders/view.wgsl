@@ -5,7 +5,8 @@
 //   1 photo_tex        RGBA8 photo with a box-filtered mip chain (uploaded once per image)
 //   2 heat_tex         RGBA8 array at the working resolution, four maps per texel: slot k is
 //                      channel k % 4 of layer k / 4. Slots: 0 ELA, 1 A_2, 2 A_3, 3 A_4,
-//                      4 A (fused), 5.. H per segmenter
+//                      4 A (fused), 5..8 H per segmenter, 9 A-DJPG, 10 NA-DJPG,
+//                      11 compression (combined), 12 prior
 //   3 index_tex        RG16Uint array at the working resolution, one layer per segmenter:
 //                      r = region index + 1 per pixel (0 = no region), g = distance to the
 //                      nearest region boundary in 1/16 working pixels
@@ -18,7 +19,7 @@
 // constants (one pipeline per combination, made on first use and cached by `gpu.rs`), and the
 // per-layer code is unrolled by hand. A GPU would branch on uniforms cheaply, but a software
 // rasteriser (Mesa lavapipe) runs both sides of every branch for every pixel: with uniforms
-// alone, each pixel paid for all nine layers, all four colour maps and all four segmenters.
+// alone, each pixel paid for all thirteen layers, all four colour maps and all four segmenters.
 // Opacities, the chosen region and the highlighted region stay uniforms (sliders and
 // hovering do not make new pipelines).
 
@@ -41,9 +42,9 @@ struct View {
     // xy: photo size (px), zw: working size (px).
     sizes: vec4<f32>,
     // Opacity per heat slot (0 = hidden), packed 4 per vec4.
-    heat_opacity: array<vec4<f32>, 3>,
+    heat_opacity: array<vec4<f32>, 4>,
     // Colour map id per heat slot (0 inferno, 1 viridis, 2 turbo, 3 gray).
-    heat_cmap: array<vec4<u32>, 3>,
+    heat_cmap: array<vec4<u32>, 4>,
     // Per segmenter: opacity of all masks (outlined in distinct colours), of the chosen mask.
     mask_opacity: vec4<f32>,
     chosen_opacity: vec4<f32>,
@@ -239,11 +240,17 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let h0 = heat_texel(0u, uv);
     let h1 = heat_texel(1u, uv);
     let h2 = heat_texel(2u, uv);
+    let h3 = heat_texel(3u, uv);
+    // Photo-wide maps first, H of the segmenters on top (gpu.rs `DRAW_ORDER`).
     c = heat_layer(c, 0u, h0[0]);
     c = heat_layer(c, 1u, h0[1]);
     c = heat_layer(c, 2u, h0[2]);
     c = heat_layer(c, 3u, h0[3]);
     c = heat_layer(c, 4u, h1[0]);
+    c = heat_layer(c, 9u, h2[1]);
+    c = heat_layer(c, 10u, h2[2]);
+    c = heat_layer(c, 11u, h2[3]);
+    c = heat_layer(c, 12u, h3[0]);
     c = heat_layer(c, 5u, h1[1]);
     c = heat_layer(c, 6u, h1[2]);
     c = heat_layer(c, 7u, h1[3]);

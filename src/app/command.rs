@@ -10,7 +10,7 @@ use std::time::Instant;
 use tamperscope::similarity::SimilarityVariant;
 
 use super::TamperscopeApp;
-use super::state::{Document, HeatLayer, LayerStyle, PaneContent, SegLayer, ViewMode};
+use super::state::{Document, HeatLayer, LayerStyle, PaneContent, PriorChoice, SegLayer, ViewMode};
 use super::viewer::ViewTransform;
 use super::worker::Request;
 
@@ -46,6 +46,9 @@ pub enum Command {
         region: Option<usize>,
     },
     SetSimilarity(SimilarityVariant),
+    /// The prior of the similarity and the refinement: recomputed, and every segmenter
+    /// re-scored, without running a model.
+    SetPrior(PriorChoice),
     SetMinArea(f32),
     SetThreshold(f32),
     SetViewMode(ViewMode),
@@ -129,6 +132,13 @@ impl TamperscopeApp {
             Command::SetSimilarity(v) => {
                 self.settings.similarity = v;
                 self.rescore_all();
+            }
+            Command::SetPrior(p) => {
+                if p != self.settings.prior {
+                    self.settings.prior = p;
+                    self.update_prior();
+                    self.rescore_all();
+                }
             }
             Command::SetMinArea(v) => {
                 let v = v.clamp(0.0, 0.5);
@@ -295,14 +305,14 @@ impl TamperscopeApp {
         let Some(doc) = self.rt.doc.as_mut() else {
             return;
         };
-        let fused = doc.fused.clone();
+        let prior = doc.prior.clone();
         let Some(s) = doc.segs.get_mut(seg) else {
             return;
         };
         if region.is_some_and(|r| r >= s.result.segmentation.regions.len()) {
             return;
         }
-        s.choose(region, fused.as_ref(), similarity);
+        s.choose(region, prior.as_ref(), similarity);
         self.upload_refined(seg);
         if let Some(stats) = &mut self.rt.stats {
             stats.event(&format!(
@@ -312,14 +322,15 @@ impl TamperscopeApp {
         }
     }
 
-    /// Re-filter and re-score every segmenter (similarity or minimum area changed); no model runs.
+    /// Re-filter and re-score every segmenter against the prior (similarity, prior or minimum
+    /// area changed); no model runs.
     pub fn rescore_all(&mut self) {
         let Some(doc) = self.rt.doc.as_mut() else {
             return;
         };
-        let fused = doc.fused.clone();
+        let prior = doc.prior.clone();
         for s in &mut doc.segs {
-            s.refilter(fused.as_ref(), &self.settings);
+            s.refilter(prior.as_ref(), &self.settings);
         }
         let n = doc.segs.len();
         for i in 0..n {

@@ -15,8 +15,8 @@ use tamperscope::output::{chosen_overlay, heat_overlay, regions_overlay};
 use tamperscope::raster::Map;
 
 use super::TamperscopeApp;
-use super::gpu::{HEAT_SLOTS, MAX_PANES, MAX_SEGMENTERS, SLOT_ELA, SLOT_FUSED, SLOT_REFINED0};
-use super::state::{PaneContent, ViewMode};
+use super::gpu::{DRAW_ORDER, MAX_PANES, MAX_SEGMENTERS, SLOT_REFINED0, heat_slot};
+use super::state::{HeatLayer, PaneContent, ViewMode};
 use super::viewer::PaneSpec;
 
 const CMAPS: [ColorMap; 4] = ColorMap::ALL;
@@ -137,13 +137,11 @@ impl TamperscopeApp {
 
     fn slot_map(&self, slot: usize) -> Option<&Map> {
         let doc = self.rt.doc.as_ref()?;
-        match slot {
-            SLOT_ELA => doc.ela.as_ref(),
-            SLOT_FUSED => doc.fused.as_ref(),
-            s if s < SLOT_FUSED => doc.variant(s as u32 + 1).map(|v| &v.cam),
-            s => doc
+        match HeatLayer::ALL.into_iter().find(|&l| heat_slot(l) == slot) {
+            Some(layer) => doc.heat_map(layer),
+            None => doc
                 .segs
-                .get(s - SLOT_REFINED0)
+                .get(slot.checked_sub(SLOT_REFINED0)?)
                 .and_then(|g| g.result.refined.as_ref()),
         }
     }
@@ -154,7 +152,7 @@ impl TamperscopeApp {
         let mut img: RgbImage = (**doc.working.as_ref()?).clone();
         let u = self.pane_uniforms(spec);
         let threshold = self.settings.display_threshold;
-        for slot in 0..HEAT_SLOTS {
+        for slot in DRAW_ORDER {
             let opacity = u.heat(slot);
             let Some(map) = self.slot_map(slot).filter(|_| opacity > 0.0) else {
                 continue;

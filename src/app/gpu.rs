@@ -12,11 +12,22 @@ use bytemuck::{Pod, Zeroable};
 use egui_wgpu::wgpu;
 use image::RgbImage;
 
-/// Heat-map slots of the `heat_tex` array: ELA, A_2, A_3, A_4, A, then H per segmenter.
-pub const HEAT_SLOTS: usize = 9;
+/// Heat-map slots of the `heat_tex` array: ELA, A_2, A_3, A_4, A, H per segmenter, then the
+/// compression layers (A-DJPG, NA-DJPG, combined) and the prior. A and H share a texel, so the
+/// default view (A and one H) costs one texture sample.
+pub const HEAT_SLOTS: usize = 13;
 pub const SLOT_ELA: usize = 0;
 pub const SLOT_FUSED: usize = 4;
 pub const SLOT_REFINED0: usize = 5;
+pub const SLOT_ADJPG: usize = 9;
+pub const SLOT_NA_DJPG: usize = 10;
+pub const SLOT_COMPRESSION: usize = 11;
+pub const SLOT_PRIOR: usize = 12;
+/// The order in which the shader blends the slots over the photo (H on top), as `fs_main` in
+/// `shaders/view.wgsl`; the CPU composition of "Export layers" follows it.
+pub const DRAW_ORDER: [usize; HEAT_SLOTS] = [0, 1, 2, 3, 4, 9, 10, 11, 12, 5, 6, 7, 8];
+// `ShaderKey` packs 2 bits of colour map per slot in one u32 pipeline constant.
+const _: () = assert!(2 * HEAT_SLOTS <= 32, "too many heat slots for HEAT_CMAPS");
 /// The heat slots are packed four to a texel: `heat_tex` is an RGBA8 array with this many layers,
 /// so the slots a pane shows usually cost one texture sample, not one each.
 pub const HEAT_TEXTURE_LAYERS: usize = HEAT_SLOTS.div_ceil(4);
@@ -24,6 +35,22 @@ pub const HEAT_TEXTURE_LAYERS: usize = HEAT_SLOTS.div_ceil(4);
 pub const MAX_SEGMENTERS: usize = 4;
 /// Compare view panes (the main view is pane 0).
 pub const MAX_PANES: usize = 4;
+
+/// Slot of a heat layer.
+pub fn heat_slot(layer: super::state::HeatLayer) -> usize {
+    use super::state::HeatLayer;
+    match layer {
+        HeatLayer::Ela => SLOT_ELA,
+        HeatLayer::Cam2 => 1,
+        HeatLayer::Cam3 => 2,
+        HeatLayer::Cam4 => 3,
+        HeatLayer::Fused => SLOT_FUSED,
+        HeatLayer::Adjpg => SLOT_ADJPG,
+        HeatLayer::NaDjpg => SLOT_NA_DJPG,
+        HeatLayer::Compression => SLOT_COMPRESSION,
+        HeatLayer::Prior => SLOT_PRIOR,
+    }
+}
 
 /// Slot of `A_v` for classifier variant `v` (2, 3 or 4).
 pub fn slot_cam(variant: u32) -> Option<usize> {
@@ -39,8 +66,8 @@ pub fn slot_cam(variant: u32) -> Option<usize> {
 pub struct ViewUniforms {
     pub origin_scale: [f32; 4],
     pub sizes: [f32; 4],
-    pub heat_opacity: [[f32; 4]; 3],
-    pub heat_cmap: [[u32; 4]; 3],
+    pub heat_opacity: [[f32; 4]; HEAT_TEXTURE_LAYERS],
+    pub heat_cmap: [[u32; 4]; HEAT_TEXTURE_LAYERS],
     pub mask_opacity: [f32; 4],
     pub chosen_opacity: [f32; 4],
     pub chosen_index: [i32; 4],
@@ -707,8 +734,28 @@ mod tests {
 
     #[test]
     fn uniform_layout_matches_wgsl() {
-        // 9 vec4 blocks: origin_scale, sizes, 3 heat_opacity, 3 heat_cmap, 5 more.
-        assert_eq!(std::mem::size_of::<ViewUniforms>(), 16 * 13);
+        // vec4 blocks: origin_scale, sizes, 4 heat_opacity, 4 heat_cmap, 5 more.
+        assert_eq!(std::mem::size_of::<ViewUniforms>(), 16 * 15);
+        assert!(SHADER.contains("heat_opacity: array<vec4<f32>, 4>"));
+        assert!(SHADER.contains("heat_cmap: array<vec4<u32>, 4>"));
+    }
+
+    #[test]
+    fn every_slot_is_drawn_once_and_layers_have_their_own_slot() {
+        let mut order = DRAW_ORDER.to_vec();
+        order.sort_unstable();
+        assert_eq!(order, (0..HEAT_SLOTS).collect::<Vec<_>>());
+        let mut slots: Vec<usize> = super::super::state::HeatLayer::ALL
+            .into_iter()
+            .map(heat_slot)
+            .collect();
+        slots.extend((0..MAX_SEGMENTERS).map(|i| SLOT_REFINED0 + i));
+        slots.sort_unstable();
+        assert_eq!(slots, (0..HEAT_SLOTS).collect::<Vec<_>>());
+        for v in 2..=4 {
+            let layer = super::super::state::HeatLayer::ALL[v as usize - 1];
+            assert_eq!(slot_cam(v), Some(heat_slot(layer)));
+        }
     }
 
     #[test]

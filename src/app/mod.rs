@@ -31,7 +31,10 @@ use tamperscope::pipeline::{AnalysisParams, Progress};
 use tamperscope::raster::Map;
 
 use command::Command;
-use gpu::{MAX_SEGMENTERS, SLOT_ELA, SLOT_FUSED, SLOT_REFINED0, Upload};
+use gpu::{
+    MAX_SEGMENTERS, SLOT_ADJPG, SLOT_COMPRESSION, SLOT_ELA, SLOT_FUSED, SLOT_NA_DJPG, SLOT_PRIOR,
+    SLOT_REFINED0, Upload,
+};
 use state::{
     Document, EngineStatus, SegState, SegToggles, Settings, StageRow, StageState, ViewMode,
 };
@@ -311,6 +314,18 @@ impl TamperscopeApp {
         });
     }
 
+    /// Recompute the prior of the open document with the rule of the settings and upload it
+    /// (after `A` or the compression evidence arrived, or the rule changed). No model runs.
+    pub fn update_prior(&mut self) {
+        let rule = self.settings.prior.rule();
+        let Some(doc) = self.rt.doc.as_mut() else {
+            return;
+        };
+        doc.update_prior(rule);
+        let prior = doc.prior.clone();
+        self.upload_heat(SLOT_PRIOR, prior.as_ref());
+    }
+
     /// Re-upload only H of segmenter `i` (after a mask change).
     pub fn upload_refined(&mut self, i: usize) {
         if i >= MAX_SEGMENTERS {
@@ -434,6 +449,24 @@ impl TamperscopeApp {
                 self.upload_heat(SLOT_ELA, ela.as_ref());
                 self.first_overlay();
             }
+            Reply::Compression { job, maps } => {
+                let Some(doc) = self.current(job) else { return };
+                let maps = *maps;
+                let uploads = [
+                    (SLOT_ADJPG, maps.adjpg.clone()),
+                    (SLOT_NA_DJPG, maps.na.clone()),
+                    (SLOT_COMPRESSION, maps.combined.clone()),
+                ];
+                doc.compression = Some(maps);
+                for (slot, map) in uploads {
+                    self.upload_heat(slot, map.as_ref());
+                }
+                // Normally before the classifier; should `A` be there already, the prior follows.
+                if self.current(job).is_some_and(|d| d.fused.is_some()) {
+                    self.update_prior();
+                    self.rescore_all();
+                }
+            }
             Reply::Classified {
                 job,
                 variants,
@@ -452,6 +485,7 @@ impl TamperscopeApp {
                     self.upload_heat(slot, Some(&cam));
                 }
                 self.upload_heat(SLOT_FUSED, fused.as_ref());
+                self.update_prior();
             }
             Reply::Segmented {
                 job,
@@ -461,9 +495,10 @@ impl TamperscopeApp {
             } => {
                 let settings = self.settings.clone();
                 let Some(doc) = self.current(job) else { return };
-                let fused = doc.fused.clone();
+                // Scored and refined against the prior (A, or A with the compression evidence).
+                let prior = doc.prior.clone();
                 let state =
-                    SegState::new(name.clone(), segmentation, ms, fused.as_ref(), &settings);
+                    SegState::new(name.clone(), segmentation, ms, prior.as_ref(), &settings);
                 let i = match doc.segs.iter().position(|s| s.name == name) {
                     Some(i) => {
                         doc.segs[i] = state;

@@ -4,12 +4,13 @@
 use egui::{Color32, RichText};
 use tamperscope::colormap::ColorMap;
 use tamperscope::output::STAND_IN_LABEL;
+use tamperscope::pipeline::CompressionMaps;
 use tamperscope::similarity::SimilarityVariant;
 
 use super::TamperscopeApp;
 use super::command::Command;
 use super::gpu::MAX_PANES;
-use super::state::{HeatLayer, LayerStyle, SegLayer, StageState, ViewMode};
+use super::state::{Document, HeatLayer, LayerStyle, PriorChoice, SegLayer, StageState, ViewMode};
 use super::viewer::Readout;
 
 const WARN: Color32 = Color32::from_rgb(255, 170, 60);
@@ -179,11 +180,20 @@ impl TamperscopeApp {
         ui.heading("Layers");
         let doc = self.rt.doc.as_ref();
         for layer in HeatLayer::ALL {
+            if layer == HeatLayer::Adjpg {
+                ui.add_space(4.0);
+                ui.weak("JPEG compression maps");
+            }
             let available = doc.is_some_and(|d| d.heat_map(layer).is_some());
+            let reason = doc.and_then(|d| d.heat_absent_reason(layer));
             let style = self.settings.heat[layer.index()];
-            if let Some(s) =
-                style_row_ui(ui, layer.label(), style, available, ("heat", layer.index()))
-            {
+            let row = HeatRow {
+                label: layer.label(),
+                description: layer.description(),
+                available,
+                reason: reason.as_deref(),
+            };
+            if let Some(s) = style_row_ui(ui, &row, style, ("heat", layer.index())) {
                 cmds.push(Command::SetHeatStyle(layer, s));
             }
         }
@@ -320,6 +330,8 @@ impl TamperscopeApp {
             ));
         }
 
+        verdict_ui(ui, doc);
+
         ui.separator();
         ui.label(RichText::new("Masks").strong());
         let mut sim = self.settings.similarity;
@@ -331,6 +343,19 @@ impl TamperscopeApp {
         });
         if sim != self.settings.similarity {
             cmds.push(Command::SetSimilarity(sim));
+        }
+        let mut prior = self.settings.prior;
+        ui.horizontal_wrapped(|ui| {
+            ui.label("prior").on_hover_text(
+                "The map the similarity S and the refinement H use: A fused with the compression posterior (where the file carries compression evidence; else A), or A alone as in the paper",
+            );
+            for p in PriorChoice::ALL {
+                ui.radio_value(&mut prior, p, p.label())
+                    .on_hover_text(p.rule().name());
+            }
+        });
+        if prior != self.settings.prior {
+            cmds.push(Command::SetPrior(prior));
         }
         let mut pct = self.settings.min_area_fraction * 100.0;
         if ui
@@ -481,6 +506,8 @@ impl TamperscopeApp {
                     }
                 });
         }
+
+        compression_ui(ui, doc);
     }
 
     fn progress_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
@@ -605,18 +632,145 @@ impl TamperscopeApp {
     }
 }
 
+/// The "Compression history" section: the findings in words and the figures behind them.
+fn compression_ui(ui: &mut egui::Ui, doc: &Document) {
+    let Some(maps) = &doc.compression else {
+        if doc.running && doc.working.is_some() {
+            ui.separator();
+            // Wrapped: a line wider than the panel would widen it for good.
+            ui.horizontal_wrapped(|ui| {
+                ui.spinner();
+                ui.weak("Compression history: reading the JPEG coefficients…");
+            });
+        }
+        return;
+    };
+    ui.separator();
+    egui::CollapsingHeader::new(RichText::new("Compression history").strong())
+        .id_salt("compression_history")
+        .default_open(true)
+        .show(ui, |ui| compression_findings_ui(ui, maps))
+        .header_response
+        .on_hover_text("Double-JPEG evidence read from the file's own DCT coefficients (aligned: A-DJPG, misaligned: NA-DJPG)");
+}
+
+fn compression_findings_ui(ui: &mut egui::Ui, maps: &CompressionMaps) {
+    let Some(e) = &maps.evidence else {
+        let why = maps
+            .absent
+            .as_deref()
+            .unwrap_or("the file's coefficients could not be read");
+        ui.label(format!("Not applicable: {why}."));
+        return;
+    };
+    for line in e.summary() {
+        ui.label(line);
+    }
+    // Short values: the grid does not wrap, and it must not widen the panel.
+    egui::Grid::new("compression_figures")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label("stored table");
+            match e.quality {
+                Some((q, true)) => ui.label(format!("IJG quality {q}")),
+                Some((q, false)) => ui
+                    .label(format!("≈ IJG quality {q}"))
+                    .on_hover_text("a custom table; the closest IJG quality"),
+                None => ui.label("custom"),
+            };
+            ui.end_row();
+            ui.label("primary quality");
+            match e.primary_quality {
+                Some(q) => ui
+                    .label(format!("≈ {q}"))
+                    .on_hover_text("estimated from the primary steps of the frequencies with a trace"),
+                None => ui.label("—"),
+            };
+            ui.end_row();
+            ui.label("frequencies with a trace")
+                .on_hover_text("A-DJPG: frequencies where an earlier compression shows");
+            ui.label(format!("{} of {}", e.adjpg.used(), e.adjpg.frequencies.len()))
+                .on_hover_text(format!(
+                    "a frequency carries a trace when the double-compression model beats the single one by more than log(#blocks) = {:.1} nats",
+                    e.adjpg.guard
+                ));
+            ui.end_row();
+            ui.label("NA-DJPG grid shift");
+            match &e.na {
+                Some(na) => ui
+                    .label(format!("({}, {}) px", na.shift.0, na.shift.1))
+                    .on_hover_text(format!(
+                        "the shifted grid covers about {:.0} % of the image",
+                        100.0 * na.trace_fraction
+                    )),
+                None => ui
+                    .label("none")
+                    .on_hover_text(e.na_absent.as_deref().unwrap_or("no shifted grid found")),
+            };
+            ui.end_row();
+            ui.label("compression score");
+            ui.label(format!("{:.3}", maps.image_score()))
+                .on_hover_text("99th percentile of the combined map where a trace was found, else 0 (no evidence either way)");
+            ui.end_row();
+        });
+}
+
+/// The verdict of classifier and compression evidence together, with both parts.
+fn verdict_ui(ui: &mut egui::Ui, doc: &Document) {
+    let Some(mean) = doc.mean_probability() else {
+        return;
+    };
+    let cs = doc.compression_score();
+    let p = tamperscope::pipeline::verdict_probability(mean, cs);
+    let verdict = tamperscope::output::verdict(p);
+    let color = if p >= 0.5 { BAD } else { GOOD };
+    ui.separator();
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Verdict").strong());
+        ui.label(RichText::new(format!("p = {p:.3}: {verdict}")).color(color).strong())
+            .on_hover_text("1 - (1 - classifier) (1 - compression): either detector alone can call the image manipulated");
+    });
+    let compression = match &doc.compression {
+        Some(_) => format!("{cs:.3}"),
+        None => "not read yet".into(),
+    };
+    ui.weak(format!(
+        "classifier mean p = {mean:.3}, compression score = {compression}"
+    ));
+}
+
+/// What a heat layer row shows besides its style.
+struct HeatRow<'a> {
+    label: &'a str,
+    description: &'a str,
+    available: bool,
+    /// Why the map is absent (the row is disabled and says so on hover).
+    reason: Option<&'a str>,
+}
+
 /// Checkbox, opacity slider and colour map of one heat layer; returns the new style if changed.
 fn style_row_ui(
     ui: &mut egui::Ui,
-    label: &str,
+    row: &HeatRow<'_>,
     style: LayerStyle,
-    available: bool,
     id: (&str, usize),
 ) -> Option<LayerStyle> {
     let mut s = style;
-    ui.add_enabled_ui(available, |ui| {
+    if let Some(reason) = row.reason {
+        // No map for this image: a disabled toggle that says why, and no style controls.
         ui.horizontal(|ui| {
-            ui.checkbox(&mut s.visible, label);
+            ui.add_enabled(false, egui::Checkbox::new(&mut s.visible, row.label))
+                .on_disabled_hover_text(reason);
+            ui.add_enabled(false, egui::Label::new(RichText::new("n/a").small()))
+                .on_disabled_hover_text(reason);
+        });
+        return None;
+    }
+    ui.add_enabled_ui(row.available, |ui| {
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut s.visible, row.label)
+                .on_hover_text(row.description);
         });
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut s.opacity, 0.0..=1.0).show_value(true));

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use egui::RichText;
-use tamperscope::pipeline::{Analysis, AnalysisParams, StageTime};
+use tamperscope::pipeline::{Analysis, AnalysisParams, CompressionMaps, StageTime};
 use tamperscope::report::{Annotations, Bookmark, build_report, figures, render_html, render_pdf};
 
 use super::TamperscopeApp;
@@ -22,12 +22,8 @@ impl TamperscopeApp {
         let mut opacity = None;
         for l in HeatLayer::ALL {
             let style = self.settings.heat[l.index()];
-            if style.visible {
-                layers.push(match l {
-                    HeatLayer::Ela => "ela".to_string(),
-                    HeatLayer::Fused => "fused".to_string(),
-                    _ => format!("cam{}", l.variant().unwrap_or(0)),
-                });
+            if style.visible && doc.heat_map(l).is_some() {
+                layers.push(l.bookmark_name());
                 opacity.get_or_insert(style.opacity);
             }
         }
@@ -125,8 +121,15 @@ impl TamperscopeApp {
             segmenters: doc.segmenter_names(),
             similarity: self.settings.similarity,
             mask_rule: self.settings.mask_rule(),
+            prior: self.settings.prior.rule(),
             ..AnalysisParams::default()
         };
+        let compression = doc.compression.clone().unwrap_or_else(|| CompressionMaps {
+            absent: Some("the compression history was not read in this session".into()),
+            ..Default::default()
+        });
+        // The segmenters were scored against `doc.prior`; it is A under the paper's rule.
+        let prior = doc.prior.clone().unwrap_or_else(|| fused.clone());
         let analysis = Analysis {
             image: doc.info.clone().context("no image information")?,
             input_path: doc.path.clone(),
@@ -134,6 +137,8 @@ impl TamperscopeApp {
             ela_map: doc.ela.clone().context("no ELA map")?,
             variants: doc.variants.clone(),
             fused,
+            compression,
+            prior,
             segmenters: doc.segs.iter().map(|s| s.result.clone()).collect(),
             segmenter_errors: doc.seg_errors.clone(),
             timings: doc

@@ -10,7 +10,9 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use tamperscope::colormap::ColorMap;
 use tamperscope::imageio::ImageInfo;
-use tamperscope::pipeline::{SegmenterResult, Unavailable, VariantResult, score_and_refine};
+use tamperscope::pipeline::{
+    CompressionMaps, PriorRule, SegmenterResult, Unavailable, VariantResult, score_and_refine,
+};
 use tamperscope::raster::Map;
 use tamperscope::segment::{MaskRule, Segmentation};
 use tamperscope::similarity::SimilarityVariant;
@@ -52,15 +54,28 @@ pub enum HeatLayer {
     Cam3,
     Cam4,
     Fused,
+    /// Aligned double-JPEG `P(tampered)` (METHOD.md section 9).
+    Adjpg,
+    /// Non-aligned double-JPEG `P(tampered)`.
+    NaDjpg,
+    /// The two compression maps combined (the compression posterior).
+    Compression,
+    /// The prior of the similarity and the refinement (`A` fused with the compression posterior).
+    Prior,
 }
 
 impl HeatLayer {
-    pub const ALL: [HeatLayer; 5] = [
+    pub const COUNT: usize = 9;
+    pub const ALL: [HeatLayer; HeatLayer::COUNT] = [
         HeatLayer::Ela,
         HeatLayer::Cam2,
         HeatLayer::Cam3,
         HeatLayer::Cam4,
         HeatLayer::Fused,
+        HeatLayer::Adjpg,
+        HeatLayer::NaDjpg,
+        HeatLayer::Compression,
+        HeatLayer::Prior,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -69,6 +84,42 @@ impl HeatLayer {
             HeatLayer::Cam3 => "A_3",
             HeatLayer::Cam4 => "A_4",
             HeatLayer::Fused => "A (fused)",
+            HeatLayer::Adjpg => "A-DJPG",
+            HeatLayer::NaDjpg => "NA-DJPG",
+            HeatLayer::Compression => "Compression (combined)",
+            HeatLayer::Prior => "Prior",
+        }
+    }
+    /// Name of the layer in a report bookmark (what `tamperscope::report::compose_view` draws).
+    pub fn bookmark_name(self) -> String {
+        match self {
+            HeatLayer::Ela => "ela".into(),
+            HeatLayer::Fused => "fused".into(),
+            HeatLayer::Adjpg => "adjpg".into(),
+            HeatLayer::NaDjpg => "nadjpg".into(),
+            HeatLayer::Compression => "compression".into(),
+            HeatLayer::Prior => "prior".into(),
+            other => format!("cam{}", other.variant().unwrap_or(0)),
+        }
+    }
+    /// What the layer shows, for its hover text.
+    pub fn description(self) -> &'static str {
+        match self {
+            HeatLayer::Ela => "|ELA|: error levels of a JPEG re-save at quality 90",
+            HeatLayer::Cam2 | HeatLayer::Cam3 | HeatLayer::Cam4 => {
+                "Grad-CAM of one classifier variant"
+            }
+            HeatLayer::Fused => "A: geometric mean of the CAMs A_2..A_4",
+            HeatLayer::Adjpg => {
+                "aligned double JPEG: P(tampered) where the background's earlier compression is missing"
+            }
+            HeatLayer::NaDjpg => {
+                "non-aligned double JPEG: P(tampered) from a compression grid shifted against the stored one"
+            }
+            HeatLayer::Compression => "A-DJPG and NA-DJPG combined: the compression posterior",
+            HeatLayer::Prior => {
+                "the prior of the similarity S and the refinement H: A fused with the compression posterior, or A alone"
+            }
         }
     }
     pub fn index(self) -> usize {
@@ -80,6 +131,33 @@ impl HeatLayer {
             HeatLayer::Cam3 => Some(3),
             HeatLayer::Cam4 => Some(4),
             _ => None,
+        }
+    }
+}
+
+/// Which map is the prior of the similarity and the refinement (persisted; the engine's
+/// [`PriorRule`] is derived from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum PriorChoice {
+    /// `A` and the compression posterior in log-odds ([`PriorRule::default`]).
+    #[default]
+    Compression,
+    /// The paper's configuration: `A` alone.
+    Paper,
+}
+
+impl PriorChoice {
+    pub const ALL: [PriorChoice; 2] = [PriorChoice::Compression, PriorChoice::Paper];
+    pub fn label(self) -> &'static str {
+        match self {
+            PriorChoice::Compression => "compression + A (default)",
+            PriorChoice::Paper => "paper: A alone",
+        }
+    }
+    pub fn rule(self) -> PriorRule {
+        match self {
+            PriorChoice::Compression => PriorRule::default(),
+            PriorChoice::Paper => PriorRule::Paper,
         }
     }
 }
@@ -134,12 +212,59 @@ impl PaneContent {
     }
 }
 
+/// Default style per [`HeatLayer`].
+pub const DEFAULT_HEAT: [LayerStyle; HeatLayer::COUNT] = [
+    LayerStyle::new(false, 0.6, ColorMap::Gray),
+    LayerStyle::new(false, 0.6, ColorMap::Inferno),
+    LayerStyle::new(false, 0.6, ColorMap::Inferno),
+    LayerStyle::new(false, 0.6, ColorMap::Inferno),
+    LayerStyle::new(true, 0.55, ColorMap::Inferno),
+    LayerStyle::new(false, 0.6, ColorMap::Viridis),
+    LayerStyle::new(false, 0.6, ColorMap::Viridis),
+    LayerStyle::new(false, 0.6, ColorMap::Viridis),
+    LayerStyle::new(false, 0.6, ColorMap::Inferno),
+];
+
+/// `Settings::heat` from a sequence of any length (a tuple in RON, an array in JSON): styles
+/// saved before a layer existed keep their values, the new layers take [`DEFAULT_HEAT`], and
+/// entries beyond the known layers are ignored.
+fn heat_styles<'de, D>(deserializer: D) -> Result<[LayerStyle; HeatLayer::COUNT], D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Styles;
+    impl<'de> serde::de::Visitor<'de> for Styles {
+        type Value = [LayerStyle; HeatLayer::COUNT];
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a sequence of layer styles")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = DEFAULT_HEAT;
+            for slot in out.iter_mut() {
+                match seq.next_element::<LayerStyle>()? {
+                    Some(s) => *slot = s,
+                    None => return Ok(out),
+                }
+            }
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(out)
+        }
+    }
+    // A length hint only: RON reads a tuple of any length, JSON any array.
+    deserializer.deserialize_tuple(HeatLayer::COUNT, Styles)
+}
+
 /// Everything that persists across runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// ELA, A_2, A_3, A_4, A (indexed by [`HeatLayer::index`]).
-    pub heat: [LayerStyle; 5],
+    /// One style per [`HeatLayer`] (indexed by [`HeatLayer::index`]). Settings saved before a
+    /// layer existed have fewer entries: the missing ones take their defaults.
+    #[serde(deserialize_with = "heat_styles")]
+    pub heat: [LayerStyle; HeatLayer::COUNT],
     /// Style of every segmenter's H (visibility per segmenter in `seg_layers`).
     pub refined: LayerStyle,
     /// Opacity of the outlined masks.
@@ -149,6 +274,8 @@ pub struct Settings {
     /// Per segmenter name.
     pub seg_layers: BTreeMap<String, SegToggles>,
     pub similarity: SimilarityVariant,
+    /// The prior of the similarity and the refinement.
+    pub prior: PriorChoice,
     /// Minimum region area, as a fraction of the working image (METHOD.md section 4).
     pub min_area_fraction: f32,
     /// Heat values below this are not drawn.
@@ -165,18 +292,13 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            heat: [
-                LayerStyle::new(false, 0.6, ColorMap::Gray),
-                LayerStyle::new(false, 0.6, ColorMap::Inferno),
-                LayerStyle::new(false, 0.6, ColorMap::Inferno),
-                LayerStyle::new(false, 0.6, ColorMap::Inferno),
-                LayerStyle::new(true, 0.55, ColorMap::Inferno),
-            ],
+            heat: DEFAULT_HEAT,
             refined: LayerStyle::new(true, 0.6, ColorMap::Turbo),
             masks_opacity: 0.8,
             chosen_opacity: 0.8,
             seg_layers: BTreeMap::new(),
             similarity: SimilarityVariant::default(),
+            prior: PriorChoice::default(),
             min_area_fraction: MaskRule::default().min_area_fraction,
             display_threshold: 0.0,
             last_folder: None,
@@ -223,7 +345,7 @@ pub struct SegState {
     pub raw: Segmentation,
     /// `kept[i]` = index in `raw.regions` of `result.segmentation.regions[i]`.
     pub kept: Vec<usize>,
-    /// Scored and refined against the fused map (no scores when the classifier is unavailable).
+    /// Scored and refined against the prior (no scores when the classifier is unavailable).
     pub result: SegmenterResult,
     /// The analyst's evidence mask, as an index into `raw.regions` (None = automatic argmax).
     pub user_choice: Option<usize>,
@@ -235,7 +357,7 @@ impl SegState {
         name: String,
         raw: Segmentation,
         ms: f64,
-        fused: Option<&Map>,
+        prior: Option<&Map>,
         settings: &Settings,
     ) -> SegState {
         let empty = Segmentation {
@@ -259,12 +381,13 @@ impl SegState {
             user_choice: None,
             ms,
         };
-        s.refilter(fused, settings);
+        s.refilter(prior, settings);
         s
     }
 
-    /// Apply the minimum-area rule to `raw`, then score and refine (no model is run).
-    pub fn refilter(&mut self, fused: Option<&Map>, settings: &Settings) {
+    /// Apply the minimum-area rule to `raw`, then score and refine against `prior` (no model
+    /// is run).
+    pub fn refilter(&mut self, prior: Option<&Map>, settings: &Settings) {
         let (w, h) = self
             .raw
             .regions
@@ -293,8 +416,8 @@ impl SegState {
         let chosen = self
             .user_choice
             .and_then(|raw| self.kept.iter().position(|&k| k == raw));
-        self.result = match fused {
-            Some(f) => score_and_refine(segmentation, f, settings.similarity, chosen),
+        self.result = match prior {
+            Some(p) => score_and_refine(segmentation, p, settings.similarity, chosen),
             None => SegmenterResult {
                 segmentation,
                 similarity: settings.similarity,
@@ -307,10 +430,10 @@ impl SegState {
     }
 
     /// Make region `i` (index into the filtered regions; None = automatic) the evidence mask.
-    pub fn choose(&mut self, i: Option<usize>, fused: Option<&Map>, similarity: SimilarityVariant) {
+    pub fn choose(&mut self, i: Option<usize>, prior: Option<&Map>, similarity: SimilarityVariant) {
         self.user_choice = i.and_then(|i| self.kept.get(i).copied());
-        if let Some(f) = fused {
-            self.result.rescore(f, similarity, i);
+        if let Some(p) = prior {
+            self.result.rescore(p, similarity, i);
         }
     }
 
@@ -391,7 +514,13 @@ pub struct Document {
     pub working: Option<Arc<RgbImage>>,
     pub ela: Option<Map>,
     pub variants: Vec<VariantResult>,
+    /// `A` (the A layer).
     pub fused: Option<Map>,
+    /// Compression-history evidence, once its stage has run.
+    pub compression: Option<CompressionMaps>,
+    /// The prior the segmenters are scored and refined against: [`Settings::prior`] applied to
+    /// `A` and the compression posterior ([`Document::update_prior`]).
+    pub prior: Option<Map>,
     pub segs: Vec<SegState>,
     pub seg_errors: Vec<Unavailable>,
     pub stages: Vec<StageRow>,
@@ -409,14 +538,83 @@ impl Document {
     }
 
     pub fn heat_map(&self, layer: HeatLayer) -> Option<&Map> {
+        let compression = self.compression.as_ref();
         match layer {
             HeatLayer::Ela => self.ela.as_ref(),
             HeatLayer::Fused => self.fused.as_ref(),
+            HeatLayer::Adjpg => compression.and_then(|c| c.adjpg.as_ref()),
+            HeatLayer::NaDjpg => compression.and_then(|c| c.na.as_ref()),
+            HeatLayer::Compression => compression.and_then(|c| c.combined.as_ref()),
+            HeatLayer::Prior => self.prior.as_ref(),
             _ => layer
                 .variant()
                 .and_then(|v| self.variant(v))
                 .map(|r| &r.cam),
         }
+    }
+
+    /// Why `layer` has no map although its stage has run (None while it may still come, or
+    /// when it is there), in words for the layer's hover text.
+    pub fn heat_absent_reason(&self, layer: HeatLayer) -> Option<String> {
+        if self.heat_map(layer).is_some() {
+            return None;
+        }
+        let c = self.compression.as_ref();
+        let not_applicable = || {
+            c.and_then(|c| c.absent.as_ref())
+                .map(|a| format!("No compression evidence: {a}"))
+        };
+        match layer {
+            HeatLayer::Adjpg => not_applicable(),
+            HeatLayer::NaDjpg => not_applicable().or_else(|| {
+                let e = c?.evidence.as_ref()?;
+                Some(match &e.na_absent {
+                    Some(why) => format!("No misaligned (NA-DJPG) grid: {why}"),
+                    None => "No misaligned (NA-DJPG) grid was found".into(),
+                })
+            }),
+            HeatLayer::Compression => not_applicable().or_else(|| {
+                c?.evidence.as_ref()?;
+                Some("No compression trace was found: neither an aligned (A-DJPG) nor a misaligned (NA-DJPG) double compression".into())
+            }),
+            HeatLayer::Fused | HeatLayer::Cam2 | HeatLayer::Cam3 | HeatLayer::Cam4
+            | HeatLayer::Prior
+                if !self.running && self.variants.is_empty() =>
+            {
+                Some("No classifier: this map needs one".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Recompute the prior from `A` and the compression log-odds, as `Engine::analyze` does (no
+    /// model runs); false when there is no `A` yet.
+    pub fn update_prior(&mut self, rule: PriorRule) -> bool {
+        let Some(fused) = &self.fused else {
+            self.prior = None;
+            return false;
+        };
+        let compression = self
+            .compression
+            .as_ref()
+            .and_then(|c| c.combined_log_odds.as_ref())
+            .filter(|m| (m.width, m.height) == (fused.width, fused.height));
+        self.prior = Some(rule.combine(fused, compression));
+        true
+    }
+
+    /// The compression image score (0 without evidence).
+    pub fn compression_score(&self) -> f32 {
+        self.compression
+            .as_ref()
+            .map_or(0.0, CompressionMaps::image_score)
+    }
+
+    /// The classifiers' mean probability, when there are classifiers.
+    pub fn mean_probability(&self) -> Option<f32> {
+        (!self.variants.is_empty()).then(|| {
+            self.variants.iter().map(|v| v.probability).sum::<f32>() / self.variants.len() as f32
+        })
     }
 
     pub fn work_size(&self) -> Option<(usize, usize)> {

@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use image::{Rgb, RgbImage};
 use tamperscope::similarity::SimilarityVariant;
 
 use super::TamperscopeApp;
 use super::command::Command;
-use super::state::{HeatLayer, PaneContent, SegLayer, Settings, ViewMode};
+use super::state::{HeatLayer, PaneContent, PriorChoice, SegLayer, Settings, ViewMode};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 const CASIA_IMAGE: &str = "/work/shared/data/casia1/val/images/Sp_D_CRN_A_ani0036_ani0066_0372.jpg";
@@ -387,6 +387,277 @@ fn ui_casia_image() {
     let Some(path) = casia_image() else { return };
     let mut harness = harness_with(path);
     ui_flow(&mut harness, "casia");
+}
+
+/// The bundled splice: a JPEG whose background was compressed twice (A-DJPG trace, no shifted grid).
+fn kleiber_spliced() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/kleiber_spliced.jpg")
+}
+
+#[test]
+fn compression_history_of_a_jpeg_feeds_the_prior() {
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    app.apply(Command::Open(kleiber_spliced()));
+    wait_headless(&mut app);
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    let doc = app.rt.doc.as_ref().expect("document");
+    assert!(
+        doc.stages.iter().any(|s| s.name == "compression"),
+        "stages: {:?}",
+        doc.stages
+    );
+    let maps = doc.compression.as_ref().expect("compression evidence");
+    let e = maps.evidence.as_ref().expect("a JPEG has coefficients");
+    assert!(maps.has_trace() && e.adjpg.used() > 0);
+    let size = doc.work_size().expect("working size");
+    for layer in [HeatLayer::Adjpg, HeatLayer::Compression] {
+        let m = doc.heat_map(layer).expect("map");
+        assert_eq!((m.width, m.height), size);
+        assert_eq!(doc.heat_absent_reason(layer), None);
+    }
+    // No shifted grid: NA-DJPG is absent, and says why.
+    assert!(doc.heat_map(HeatLayer::NaDjpg).is_none());
+    let why = doc.heat_absent_reason(HeatLayer::NaDjpg).expect("reason");
+    assert!(why.contains("NA-DJPG"), "{why}");
+    for (slot, layer) in [
+        (super::gpu::SLOT_ADJPG, HeatLayer::Adjpg),
+        (super::gpu::SLOT_COMPRESSION, HeatLayer::Compression),
+    ] {
+        assert_eq!(super::gpu::heat_slot(layer), slot);
+        assert!(
+            app.rt.scene.heat[slot].is_some(),
+            "{layer:?} queued for the GPU"
+        );
+    }
+    assert!(app.rt.scene.heat[super::gpu::SLOT_NA_DJPG].is_none());
+    if app.rt.engine.error.is_some() {
+        eprintln!("classifier unavailable: checked the compression maps only");
+        return;
+    }
+
+    // The prior fuses A with the compression posterior, and the segmenters use it.
+    let fused = doc.fused.clone().expect("A");
+    let prior = doc.prior.clone().expect("prior");
+    let expected = PriorChoice::Compression
+        .rule()
+        .combine(&fused, maps.combined_log_odds.as_ref());
+    assert_eq!(prior.data, expected.data);
+    assert_ne!(
+        prior.data, fused.data,
+        "the compression evidence moved the prior"
+    );
+    assert!(app.rt.scene.heat[super::gpu::SLOT_PRIOR].is_some());
+    let seg = doc
+        .segs
+        .iter()
+        .position(|s| !s.result.scores.is_empty())
+        .expect("a scored segmenter");
+    let scored = |app: &TamperscopeApp| {
+        let s = &app.rt.doc.as_ref().expect("document").segs[seg];
+        (
+            s.result.scores.clone(),
+            s.result.refined.clone().map(|m| m.data),
+        )
+    };
+    let with_compression = scored(&app);
+    let s = &doc.segs[seg];
+    let again = tamperscope::pipeline::score_and_refine(
+        s.result.segmentation.clone(),
+        &prior,
+        app.settings.similarity,
+        None,
+    );
+    assert_eq!(again.scores, with_compression.0, "scored against the prior");
+
+    // The paper's rule: the prior is A, and the masks are re-scored without running a model.
+    let job = app.rt.next_job;
+    app.apply(Command::SetPrior(PriorChoice::Paper));
+    assert_eq!(app.rt.next_job, job, "no new analysis");
+    let doc = app.rt.doc.as_ref().expect("document");
+    assert_eq!(doc.prior.as_ref().map(|p| &p.data), Some(&fused.data));
+    let paper = scored(&app);
+    assert_ne!(paper, with_compression, "S and H follow the prior");
+    app.apply(Command::SetPrior(PriorChoice::Compression));
+    assert_eq!(scored(&app), with_compression);
+
+    // A bookmark keeps the compression layer; the report carries the evidence and the prior.
+    let style = app.settings.heat[HeatLayer::Adjpg.index()];
+    app.apply(Command::SetHeatStyle(
+        HeatLayer::Adjpg,
+        super::state::LayerStyle {
+            visible: true,
+            ..style
+        },
+    ));
+    app.apply(Command::AddBookmark("A-DJPG".into()));
+    let doc = app.rt.doc.as_ref().expect("document");
+    assert!(
+        doc.bookmarks[0].layers.iter().any(|l| l == "adjpg"),
+        "{:?}",
+        doc.bookmarks[0].layers
+    );
+    let (analysis, params) = app.document_analysis().expect("analysis");
+    assert!(analysis.compression.evidence.is_some());
+    assert_eq!(analysis.prior.data, prior.data);
+    assert_eq!(params.prior, PriorChoice::Compression.rule());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("case.json");
+    app.apply(Command::ExportReport(out.clone()));
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("report")).expect("json");
+    let c = &v["analysis"]["compression"];
+    assert_eq!(c["quality"], 90, "{c}");
+    assert!(c["adjpg_frequencies_used"].as_u64().unwrap_or(0) > 0, "{c}");
+    let verdict = &v["analysis"]["verdict"];
+    assert!(
+        verdict["compression_score"].as_f64().unwrap_or(0.0) > 0.0,
+        "{verdict}"
+    );
+    let html = dir.path().join("case.html");
+    app.apply(Command::ExportReport(html.clone()));
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    let html = String::from_utf8_lossy(&std::fs::read(&html).expect("html")).into_owned();
+    assert!(html.contains("A-DJPG"), "the bookmark's caption");
+}
+
+#[test]
+fn ui_compression_section_and_layers_of_a_jpeg() {
+    let mut harness = harness_with(kleiber_spliced());
+    wait_harness(&mut harness);
+    assert!(
+        harness.state().rt.errors.is_empty(),
+        "errors: {:?}",
+        harness.state().rt.errors
+    );
+    harness.get_by_label("Compression history");
+    harness.get_by_label_contains("The background was compressed before");
+    harness.get_by_label("IJG quality 90");
+    harness.get_by_label("36 of 36");
+    for layer in [HeatLayer::Adjpg, HeatLayer::Compression, HeatLayer::Prior] {
+        let node = harness.get_by_label(layer.label());
+        assert!(!node.accesskit_node().is_disabled(), "{layer:?} is enabled");
+    }
+    assert!(
+        harness
+            .get_by_label(HeatLayer::NaDjpg.label())
+            .accesskit_node()
+            .is_disabled(),
+        "no shifted grid: NA-DJPG is disabled"
+    );
+    if harness.state().rt.engine.error.is_none() {
+        harness.get_by_label_contains("classifier mean p = ");
+        harness.get_by_label("compression + A (default)");
+    }
+    // Show the A-DJPG map alone.
+    harness.get_by_label(HeatLayer::Adjpg.label()).click();
+    harness.get_by_label(HeatLayer::Fused.label()).click();
+    harness.run_steps(2);
+    if let Some(h) = harness.query_by_label("H · felzenszwalb") {
+        h.click();
+        harness.run_steps(2);
+    }
+    let heat = &harness.state().settings.heat;
+    assert!(heat[HeatLayer::Adjpg.index()].visible && !heat[HeatLayer::Fused.index()].visible);
+    harness.snapshot("app_kleiber_adjpg");
+    // The prior rule, from the panel.
+    if harness.state().rt.engine.error.is_none() {
+        harness.get_by_label("paper: A alone").click();
+        harness.run_steps(2);
+        assert_eq!(harness.state().settings.prior, PriorChoice::Paper);
+    }
+}
+
+#[test]
+fn ui_a_png_has_no_compression_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("plain.png");
+    RgbImage::from_fn(320, 200, |x, y| Rgb([(x / 2) as u8, (y / 2) as u8, 128]))
+        .save(&path)
+        .expect("png");
+    let mut harness = harness_with(path);
+    wait_harness(&mut harness);
+    assert!(
+        harness.state().rt.errors.is_empty(),
+        "errors: {:?}",
+        harness.state().rt.errors
+    );
+    let doc = harness.state().rt.doc.as_ref().expect("document");
+    let maps = doc.compression.as_ref().expect("the stage ran");
+    assert!(maps.evidence.is_none());
+    let reason = doc
+        .heat_absent_reason(HeatLayer::Adjpg)
+        .expect("a reason for the missing map");
+    assert!(reason.contains("not a JPEG"), "{reason}");
+    if let (Some(fused), Some(prior)) = (&doc.fused, &doc.prior) {
+        assert_eq!(fused.data, prior.data, "without evidence the prior is A");
+    }
+    harness.get_by_label("Compression history");
+    harness.get_by_label_contains("Not applicable: the file is PNG, not a JPEG");
+    for layer in [HeatLayer::Adjpg, HeatLayer::NaDjpg, HeatLayer::Compression] {
+        assert!(
+            harness
+                .get_by_label(layer.label())
+                .accesskit_node()
+                .is_disabled(),
+            "{layer:?} is disabled"
+        );
+    }
+    // The reason is the disabled toggle's hover text.
+    harness.get_by_label(HeatLayer::Adjpg.label()).hover();
+    harness.run_steps(4);
+    harness.get_by_label_contains("No compression evidence: the file is PNG");
+}
+
+#[test]
+fn settings_saved_before_the_compression_layers_still_load() {
+    use tamperscope::colormap::ColorMap;
+
+    use super::state::LayerStyle;
+
+    #[derive(serde::Serialize)]
+    struct OldSettings {
+        heat: [LayerStyle; 5],
+        similarity: SimilarityVariant,
+    }
+    #[derive(Default)]
+    struct Memory(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.into(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+    let old_style = LayerStyle::new(true, 0.3, ColorMap::Turbo);
+    let mut storage = Memory::default();
+    eframe::set_value(
+        &mut storage,
+        eframe::APP_KEY,
+        &OldSettings {
+            heat: [old_style; 5],
+            similarity: SimilarityVariant::Normalized,
+        },
+    );
+    let loaded: Settings =
+        eframe::get_value(&storage, eframe::APP_KEY).expect("old settings load (RON)");
+    let defaults = Settings::default();
+    assert_eq!(&loaded.heat[..5], &[old_style; 5]);
+    assert_eq!(&loaded.heat[5..], &defaults.heat[5..]);
+    assert_eq!(loaded.similarity, SimilarityVariant::Normalized);
+    assert_eq!(loaded.prior, PriorChoice::Compression);
+    // And the current settings round-trip through RON.
+    let mut now = defaults.clone();
+    now.prior = PriorChoice::Paper;
+    now.heat[HeatLayer::Prior.index()].visible = true;
+    eframe::set_value(&mut storage, eframe::APP_KEY, &now);
+    let back: Settings = eframe::get_value(&storage, eframe::APP_KEY).expect("round trip");
+    assert_eq!(back, now);
 }
 
 /// Latency benchmark (not a test): `cargo test --release --bin tamperscope bench_ -- --ignored

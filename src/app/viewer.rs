@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TamperscopeApp;
 use super::command::Command;
-use super::gpu::{self, MAX_SEGMENTERS, SLOT_FUSED, SLOT_REFINED0, ViewCallback, ViewUniforms};
+use super::gpu::{self, MAX_SEGMENTERS, SLOT_REFINED0, ViewCallback, ViewUniforms};
 use super::state::{HeatLayer, PaneContent};
 
 /// Pan and zoom, shared by every pane (the compare view is synchronised by construction).
@@ -109,14 +109,7 @@ impl TamperscopeApp {
         u.chosen_index = [-1; 4];
         u.highlight = [-1; 4];
         let heat_on = |layer: HeatLayer| doc.heat_map(layer).is_some();
-        let heat_slot = |layer: HeatLayer| match layer {
-            HeatLayer::Ela => gpu::SLOT_ELA,
-            HeatLayer::Fused => SLOT_FUSED,
-            other => other
-                .variant()
-                .and_then(gpu::slot_cam)
-                .unwrap_or(SLOT_FUSED),
-        };
+        let heat_slot = gpu::heat_slot;
         for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
             u.chosen_index[i] = seg.result.chosen.map(|c| c as i32).unwrap_or(-1);
         }
@@ -379,14 +372,7 @@ impl TamperscopeApp {
         let value =
             |m: &tamperscope::raster::Map| m.data.get(wy * m.width + wx).copied().unwrap_or(0.0);
         for layer in HeatLayer::ALL {
-            let slot = match layer {
-                HeatLayer::Ela => gpu::SLOT_ELA,
-                HeatLayer::Fused => SLOT_FUSED,
-                other => other
-                    .variant()
-                    .and_then(gpu::slot_cam)
-                    .unwrap_or(SLOT_FUSED),
-            };
+            let slot = gpu::heat_slot(layer);
             if u.heat(slot) > 0.0
                 && let Some(m) = doc.heat_map(layer)
             {

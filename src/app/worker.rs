@@ -11,7 +11,8 @@ use std::time::Instant;
 use image::RgbImage;
 use tamperscope::imageio::ImageInfo;
 use tamperscope::pipeline::{
-    AnalysisParams, Engine, Progress, Unavailable, VariantResult, downscale_rgb,
+    AnalysisParams, CompressionMaps, Engine, Progress, Unavailable, VariantResult,
+    compression_maps, downscale_rgb,
 };
 use tamperscope::raster::{Map, working_size};
 use tamperscope::registry::install_hint;
@@ -64,6 +65,11 @@ pub enum Reply {
         job: u64,
         working: Arc<RgbImage>,
         ela: Map,
+    },
+    /// Compression-history evidence at the working resolution (before the classifier runs).
+    Compression {
+        job: u64,
+        maps: Box<CompressionMaps>,
     },
     Classified {
         job: u64,
@@ -265,7 +271,8 @@ impl Worker {
             .map(|e| e.segmenters.len())
             .unwrap_or(1);
         let has_classifier = self.engine.is_some();
-        let total = 2 + usize::from(has_classifier) + n_seg;
+        // load, ela, compression, classify (with a classifier), one per segmenter.
+        let total = 3 + usize::from(has_classifier) + n_seg;
         let mut index = 0;
         let mut stage = |name: &str| -> Result<Instant, Stop> {
             if cancel.load(Ordering::Relaxed) {
@@ -306,13 +313,14 @@ impl Worker {
         done("load", t);
 
         let t = stage("ela")?;
-        let (working, ela) = match &self.engine {
+        // The loaded image stays in `unprepared` when there is no engine to prepare it.
+        let (working, unprepared, ela) = match &self.engine {
             Some(engine) => {
                 let prepared = engine
                     .prepare(loaded)
                     .map_err(|e| Stop::Failed(e.to_string()))?;
                 let ela = prepared.ela_map(engine.params.ela_box_radius);
-                (Some(prepared), ela)
+                (Some(prepared), None, ela)
             }
             None => {
                 // No classifier: plain ELA at quality 90 and the built-in segmenter still work.
@@ -326,7 +334,7 @@ impl Worker {
                 let ela = signed.abs_map(w, h, self.params.ela_box_radius);
                 let working = downscale_rgb(&loaded.rgb, w, h);
                 self.last = Some((job, Arc::new(working)));
-                (None, ela)
+                (None, Some(loaded), ela)
             }
         };
         let working_arc = match &working {
@@ -344,6 +352,26 @@ impl Worker {
             ela,
         });
         done("ela", t);
+
+        // Compression history: read from the file's own DCT coefficients, no model needed.
+        let t = stage("compression")?;
+        let image = working
+            .as_ref()
+            .map(|p| &p.image)
+            .or(unprepared.as_ref())
+            .ok_or_else(|| Stop::Failed("no loaded image".into()))?;
+        let params = self
+            .engine
+            .as_ref()
+            .map_or(self.params.compression, |e| e.params.compression);
+        let size = (working_arc.width() as usize, working_arc.height() as usize);
+        let maps = compression_maps(image, &params, size);
+        drop(unprepared);
+        send(Reply::Compression {
+            job,
+            maps: Box::new(maps),
+        });
+        done("compression", t);
 
         let Some(engine) = self.engine.as_mut() else {
             let t = stage("segment:felzenszwalb")?;
