@@ -53,6 +53,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
         let image = engine.load(&args.image)?;
         clock("load+decode", t);
         info.get_or_insert_with(|| image.info.clone());
+        // Compression-history evidence, stage by stage (the pipeline runs them as one).
+        if let Some(bytes) = &image.jpeg_bytes {
+            let t = Instant::now();
+            let coefs = tamperscope::jpeg::read_coefficients(bytes);
+            clock("compression: read coefficients", t);
+            if let Ok(coefs) = coefs {
+                let p = &engine.params.compression;
+                let t = Instant::now();
+                let _ = tamperscope::compression::adjpg(&coefs, p);
+                clock("compression: A-DJPG", t);
+                let t = Instant::now();
+                let _ = tamperscope::compression::na_djpg(&coefs, p);
+                clock("compression: NA-DJPG", t);
+            }
+        }
         let t = Instant::now();
         let prepared = engine.prepare(image)?;
         clock("working image + ELA", t);

@@ -39,6 +39,30 @@ pub struct EngineArgs {
     /// Threads per inference session (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Prior of the similarity and refinement: "dq" (A and the compression evidence, the
+    /// default) or "paper" (A alone, the paper's configuration).
+    #[arg(long, default_value = "dq", value_parser = ["dq", "paper"])]
+    pub prior: String,
+    /// Weight of logit(A) in the "dq" prior.
+    #[arg(long, default_value_t = tamperscope::pipeline::DEFAULT_CAM_WEIGHT)]
+    pub cam_weight: f32,
+    /// Scale of the compression log-odds in the "dq" prior.
+    #[arg(long, default_value_t = tamperscope::pipeline::DEFAULT_DQ_SCALE)]
+    pub dq_scale: f32,
+    /// Prior log-odds of "manipulated" in the "dq" prior (negative: a pixel without evidence
+    /// leans authentic).
+    #[arg(long, default_value_t = tamperscope::pipeline::DEFAULT_PRIOR_BIAS, allow_hyphen_values = true)]
+    pub prior_bias: f32,
+    /// A-DJPG: zig-zag frequencies examined (METHOD.md section 9, K).
+    #[arg(long, default_value_t = 36)]
+    pub dq_frequencies: usize,
+    /// A-DJPG / NA-DJPG: box smoothing of the block log-likelihood ratios, in blocks (s).
+    #[arg(long, default_value_t = 5)]
+    pub dq_smooth: usize,
+    /// A-DJPG: least summed gain, in nats per block, for the image to count as carrying a trace
+    /// (0 = the prototype's per-frequency guard alone).
+    #[arg(long, default_value_t = 0.15)]
+    pub dq_min_gain: f64,
 }
 
 impl EngineArgs {
@@ -56,7 +80,42 @@ impl EngineArgs {
         if !(16..=8192).contains(&self.working_size) {
             anyhow::bail!("--working-size must be in 16..=8192");
         }
+        if !(0.0..=10.0).contains(&self.cam_weight) {
+            anyhow::bail!("--cam-weight must be in [0, 10]");
+        }
+        if !(0.0..=10.0).contains(&self.dq_scale) {
+            anyhow::bail!("--dq-scale must be in [0, 10]");
+        }
+        if !(-20.0..=20.0).contains(&self.prior_bias) {
+            anyhow::bail!("--prior-bias must be in [-20, 20]");
+        }
+        if !(1..=64).contains(&self.dq_frequencies) {
+            anyhow::bail!("--dq-frequencies must be in 1..=64");
+        }
+        if !(1..=31).contains(&self.dq_smooth) {
+            anyhow::bail!("--dq-smooth must be in 1..=31");
+        }
+        if !(0.0..=100.0).contains(&self.dq_min_gain) {
+            anyhow::bail!("--dq-min-gain must be in [0, 100]");
+        }
+        let prior = if self.prior == "paper" {
+            tamperscope::pipeline::PriorRule::Paper
+        } else {
+            tamperscope::pipeline::PriorRule::LogOdds {
+                cam_weight: self.cam_weight,
+                dq_scale: self.dq_scale,
+                bias: self.prior_bias,
+            }
+        };
+        let compression = tamperscope::compression::CompressionParams {
+            adjpg_frequencies: self.dq_frequencies,
+            smooth_blocks: self.dq_smooth,
+            adjpg_min_gain_per_block: self.dq_min_gain,
+            ..Default::default()
+        };
         let mut p = AnalysisParams {
+            prior,
+            compression,
             classifiers: self.classifiers.clone(),
             segmenters: self.segmenters.clone(),
             working_max_side: self.working_size,

@@ -26,6 +26,11 @@ pub struct EvalArgs {
     /// Only the first N rows (for quick checks; the report records it).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Development sweep: also score the prior and its refined maps for every combination of
+    /// these cam weights, compression scales and biases ("w,w;s,s;b,b"), under keys
+    /// grid:<w>:<s>:<b>:... (one pass: the models run once per image).
+    #[arg(long, value_name = "W,..;S,..;B,..", allow_hyphen_values = true)]
+    pub prior_grid: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -37,6 +42,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     if let Some(n) = args.limit {
         rows.truncate(n);
     }
+    let grid = match &args.prior_grid {
+        Some(g) => parse_grid(g)?,
+        None => Vec::new(),
+    };
     let registry = args.engine.registry()?;
     let params = args.engine.params()?;
     let mut engine =
@@ -78,6 +87,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
                 .push(v.probability);
             mean += v.probability / analysis.variants.len() as f32;
         }
+        // Image-level: the compression score alone and the verdict (noisy-OR with the classifier).
+        let cscore = analysis.compression.image_score();
+        probs.entry("compression".into()).or_default().push(cscore);
+        probs
+            .entry("verdict".into())
+            .or_default()
+            .push(tamperscope::pipeline::verdict_probability(mean, cscore));
         mean_probs.push(mean);
         labels.push(row.manipulated);
         kinds.push(row.kind.clone());
@@ -103,7 +119,29 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
                     continue;
                 }
             };
-            for (name, map) in maps_to_score(&analysis) {
+            let mut maps = maps_to_score(&analysis);
+            for rule in &grid {
+                let prior = rule.combine(
+                    &analysis.fused,
+                    analysis.compression.combined_log_odds.as_ref(),
+                );
+                let tag = match rule {
+                    tamperscope::pipeline::PriorRule::LogOdds {
+                        cam_weight,
+                        dq_scale,
+                        bias,
+                    } => format!("grid:{cam_weight}:{dq_scale}:{bias}"),
+                    _ => "grid:paper".into(),
+                };
+                for s in &analysis.segmenters {
+                    let mut r = s.clone();
+                    r.rescore(&prior, s.similarity, None);
+                    let map = r.refined.unwrap_or_else(|| prior.clone());
+                    maps.push((format!("{tag}:H:{}", s.segmentation.segmenter), map));
+                }
+                maps.push((format!("{tag}:prior"), prior));
+            }
+            for (name, map) in maps {
                 if let Some(a) = pixel.entry(name.clone()).or_default().add(&map, &truth) {
                     record.pixel_auc.insert(name.clone(), a);
                 }
@@ -190,6 +228,35 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     tamperscope::imageio::write_atomic(&args.out, &json)?;
     eprintln!("wrote {}", args.out.display());
     Ok(report.failures.is_empty())
+}
+
+/// "w,w;s,s;b,b" -> every LogOdds rule of the product.
+fn parse_grid(g: &str) -> anyhow::Result<Vec<tamperscope::pipeline::PriorRule>> {
+    let parts: Vec<Vec<f32>> = g
+        .split(';')
+        .map(|p| {
+            p.split(',')
+                .map(|v| v.trim().parse::<f32>())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<_, _>>()
+        .context("--prior-grid: numbers separated by ',' in three groups separated by ';'")?;
+    let [w, s, b] = parts.as_slice() else {
+        anyhow::bail!("--prior-grid needs three groups: cam weights; dq scales; biases");
+    };
+    let mut out = Vec::new();
+    for &cam_weight in w {
+        for &dq_scale in s {
+            for &bias in b {
+                out.push(tamperscope::pipeline::PriorRule::LogOdds {
+                    cam_weight,
+                    dq_scale,
+                    bias,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn fmt(v: Option<f64>) -> String {

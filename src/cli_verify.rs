@@ -208,5 +208,52 @@ pub fn compare(stored: &AnalysisRecord, fresh: &AnalysisRecord) -> Vec<String> {
             ),
         }
     }
+    // Compression-history evidence and the verdict (absent in reports written before them).
+    if let (Some(s), Some(f)) = (&stored.compression, &fresh.compression) {
+        exact(
+            &mut l,
+            "compression evidence".into(),
+            format!("{:?}", s.absent),
+            format!("{:?}", f.absent),
+        );
+        exact(
+            &mut l,
+            "stored quantisation table".into(),
+            format!("{:?}", s.table),
+            format!("{:?}", f.table),
+        );
+        exact(
+            &mut l,
+            "A-DJPG frequencies with a trace".into(),
+            s.adjpg_frequencies_used.to_string(),
+            f.adjpg_frequencies_used.to_string(),
+        );
+        exact(
+            &mut l,
+            "estimated primary quality".into(),
+            format!("{:?}", s.primary_quality),
+            format!("{:?}", f.primary_quality),
+        );
+        figure(
+            &mut l,
+            "A-DJPG flagged fraction".into(),
+            s.adjpg_flagged_fraction,
+            f.adjpg_flagged_fraction,
+        );
+        exact(
+            &mut l,
+            "NA-DJPG grid shift".into(),
+            format!("{:?}", s.na_shift),
+            format!("{:?}", f.na_shift),
+        );
+    }
+    if let (Some(s), Some(f)) = (&stored.verdict, &fresh.verdict) {
+        figure(
+            &mut l,
+            "verdict probability".into(),
+            s.probability.into(),
+            f.probability.into(),
+        );
+    }
     l
 }

@@ -206,30 +206,48 @@ pub fn image_metrics(probs: &[f32], labels: &[bool]) -> ImageMetrics {
     }
 }
 
-/// The maps of one analysis that are scored, by name: fused, cam<i>, refined:<segmenter>:<variant>,
-/// and the two baselines.
+/// The maps of one analysis that are scored, by name: the paper's configuration (fused, cam<i>,
+/// refined:<segmenter>:<variant>, all with `A` as the prior), the compression-history maps
+/// (adjpg, nadjpg, compression), the default prior and its refined maps
+/// (prior, refined_dq:<segmenter>:<variant>), and the two baselines. A compression map that is
+/// absent (not a JPEG, no misaligned grid) is scored as a flat 0.5: no evidence either way.
 pub fn maps_to_score(analysis: &Analysis) -> Vec<(String, Map)> {
+    let (w, h) = (analysis.fused.width, analysis.fused.height);
     let mut out = vec![("fused".to_string(), analysis.fused.clone())];
     for v in &analysis.variants {
         out.push((format!("cam{}", v.info.variant), v.cam.clone()));
     }
+    let flat = || Map::filled(w, h, 0.5);
+    let c = &analysis.compression;
+    out.push(("adjpg".into(), c.adjpg.clone().unwrap_or_else(flat)));
+    out.push(("nadjpg".into(), c.na.clone().unwrap_or_else(flat)));
+    out.push((
+        "compression".into(),
+        c.combined
+            .clone()
+            .or_else(|| c.adjpg.clone())
+            .unwrap_or_else(flat),
+    ));
+    out.push(("prior".into(), analysis.prior.clone()));
     for s in &analysis.segmenters {
         for variant in SimilarityVariant::ALL {
-            let mut r = s.clone();
-            r.rescore(&analysis.fused, variant, None);
-            // No region: the refined map is the prior itself.
-            let map = r.refined.unwrap_or_else(|| analysis.fused.clone());
-            out.push((
-                format!("refined:{}:{}", s.segmentation.segmenter, variant.name()),
-                map,
-            ));
+            for (key, prior) in [
+                ("refined", &analysis.fused),
+                ("refined_dq", &analysis.prior),
+            ] {
+                let mut r = s.clone();
+                r.rescore(prior, variant, None);
+                // No region: the refined map is the prior itself.
+                let map = r.refined.unwrap_or_else(|| prior.clone());
+                out.push((
+                    format!("{key}:{}:{}", s.segmentation.segmenter, variant.name()),
+                    map,
+                ));
+            }
         }
     }
     out.push(("baseline:ela".to_string(), analysis.ela_map.clone()));
-    out.push((
-        "baseline:centre".to_string(),
-        centred_gaussian(analysis.fused.width, analysis.fused.height),
-    ));
+    out.push(("baseline:centre".to_string(), centred_gaussian(w, h)));
     out
 }
 

@@ -21,6 +21,9 @@ pub struct LoadedImage {
     pub path: PathBuf,
     pub rgb: RgbImage,
     pub info: ImageInfo,
+    /// The file's bytes when it is a JPEG: the compression-history evidence reads its
+    /// coefficients from exactly the bytes that were hashed and decoded.
+    pub jpeg_bytes: Option<std::sync::Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for LoadedImage {
@@ -177,10 +180,12 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         height: rgb.height(),
         exif_orientation: orientation_tag(orientation),
     };
+    let jpeg_bytes = (format == image::ImageFormat::Jpeg).then(|| std::sync::Arc::from(bytes));
     Ok(LoadedImage {
         path: path.to_path_buf(),
         rgb,
         info,
+        jpeg_bytes,
     })
 }
 

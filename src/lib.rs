@@ -10,12 +10,14 @@
 pub mod cam;
 pub mod classifier;
 pub mod colormap;
+pub mod compression;
 pub mod ela;
 pub mod error;
 pub mod eval;
 pub mod eval_compare;
 pub mod imageio;
 pub mod install;
+pub mod jpeg;
 pub mod manifest;
 pub mod metrics;
 pub mod npy;

@@ -32,6 +32,93 @@ pub struct AnalysisRecord {
     pub timings_ms: Vec<StageTime>,
     /// Files written beside this record, by map name.
     pub files: std::collections::BTreeMap<String, String>,
+    /// Compression-history evidence (METHOD.md section 9); absent in records written before it.
+    #[serde(default)]
+    pub compression: Option<CompressionRecord>,
+    /// The verdict of classifier and compression evidence together; absent in older records.
+    #[serde(default)]
+    pub verdict: Option<VerdictRecord>,
+}
+
+/// The answer: was the image manipulated, and on what evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VerdictRecord {
+    /// `1 - (1 - classifier) (1 - compression)` ([`crate::pipeline::verdict_probability`]).
+    pub probability: f32,
+    pub classifier_probability: f32,
+    /// 99th percentile of the compression posterior where a trace was found, else 0.
+    pub compression_score: f32,
+    pub verdict: String,
+    /// The prior the segmenters were scored against.
+    pub prior: String,
+}
+
+/// Figures behind the compression-history maps.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CompressionRecord {
+    /// Why there is no evidence at all (not a JPEG, unreadable coefficients).
+    pub absent: Option<String>,
+    /// Stored luminance quantisation table, natural (row-major) order.
+    pub table: Vec<u16>,
+    /// IJG quality equivalent to the stored table.
+    pub quality: Option<u8>,
+    pub quality_exact: bool,
+    /// IJG quality that best fits the estimated primary steps.
+    pub primary_quality: Option<u8>,
+    /// A-DJPG: frequencies examined and used, the fits, the rounding-noise deviation and guard.
+    pub adjpg_frequencies_used: usize,
+    pub adjpg_fits: Vec<crate::compression::FrequencyFit>,
+    pub rounding_sd: f64,
+    pub guard_nats: f64,
+    /// Fraction of blocks with A-DJPG P(tampered) > 0.5.
+    pub adjpg_flagged_fraction: f64,
+    /// NA-DJPG: the grid shift (x, y) found, its frequencies (u, v, Q1, gain), the fraction of
+    /// blocks that carry it and whether the trace marks the region (else its absence does).
+    pub na_shift: Option<(usize, usize)>,
+    pub na_frequencies: Vec<(usize, usize, u16, f64)>,
+    pub na_trace_fraction: Option<f64>,
+    pub na_trace_marks_region: Option<bool>,
+    pub na_absent: Option<String>,
+    /// The findings in words.
+    pub summary: Vec<String>,
+}
+
+impl CompressionRecord {
+    pub fn from_maps(c: &crate::pipeline::CompressionMaps) -> Self {
+        let Some(e) = &c.evidence else {
+            return CompressionRecord {
+                absent: c.absent.clone(),
+                summary: c
+                    .absent
+                    .iter()
+                    .map(|a| format!("No compression evidence: {a}."))
+                    .collect(),
+                ..Default::default()
+            };
+        };
+        CompressionRecord {
+            absent: None,
+            table: e.table.to_vec(),
+            quality: e.quality.map(|q| q.0),
+            quality_exact: e.quality.is_some_and(|q| q.1),
+            primary_quality: e.primary_quality,
+            adjpg_frequencies_used: e.adjpg.used(),
+            adjpg_fits: e.adjpg.frequencies.clone(),
+            rounding_sd: e.adjpg.rounding_sd,
+            guard_nats: e.adjpg.guard,
+            adjpg_flagged_fraction: e.adjpg.map.flagged_fraction(),
+            na_shift: e.na.as_ref().map(|n| n.shift),
+            na_frequencies: e
+                .na
+                .as_ref()
+                .map(|n| n.frequencies.clone())
+                .unwrap_or_default(),
+            na_trace_fraction: e.na.as_ref().map(|n| n.trace_fraction),
+            na_trace_marks_region: e.na.as_ref().map(|n| n.trace_marks_region),
+            na_absent: e.na_absent.clone(),
+            summary: e.summary(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -177,8 +264,8 @@ pub fn record(
                     area: r.area,
                     bbox: r.bbox,
                     s: s.scores[i],
-                    s_paper: r.similarity(&analysis.fused, SimilarityVariant::Paper),
-                    s_normalized: r.similarity(&analysis.fused, SimilarityVariant::Normalized),
+                    s_paper: r.similarity(&analysis.prior, SimilarityVariant::Paper),
+                    s_normalized: r.similarity(&analysis.prior, SimilarityVariant::Normalized),
                 })
                 .collect(),
         })
@@ -217,6 +304,18 @@ pub fn record(
         params: params.clone(),
         timings_ms: analysis.timings.clone(),
         files: Default::default(),
+        compression: Some(CompressionRecord::from_maps(&analysis.compression)),
+        verdict: Some({
+            let cs = analysis.compression.image_score();
+            let p = crate::pipeline::verdict_probability(mean_probability, cs);
+            VerdictRecord {
+                probability: p,
+                classifier_probability: mean_probability,
+                compression_score: cs,
+                verdict: verdict(p).to_string(),
+                prior: params.prior.name(),
+            }
+        }),
     }
 }
 
@@ -334,6 +433,17 @@ pub fn write_maps(
         heat(&format!("cam{}", v.info.variant), &v.cam, &mut put)?;
     }
     heat("fused", &analysis.fused, &mut put)?;
+    let c = &analysis.compression;
+    for (key, map) in [
+        ("adjpg", &c.adjpg),
+        ("nadjpg", &c.na),
+        ("compression", &c.combined),
+    ] {
+        if let Some(m) = map {
+            heat(key, m, &mut put)?;
+        }
+    }
+    heat("prior", &analysis.prior, &mut put)?;
     for s in &analysis.segmenters {
         let name = sanitize(&s.segmentation.segmenter);
         let masks = regions_overlay(photo, s.segmentation.regions.iter().map(|r| &r.mask));

@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::cam::{geometric_mean, grad_cam};
 use crate::classifier::{Classifier, VariantInfo};
+use crate::compression::{CompressionEvidence, CompressionParams};
 use crate::ela::{SignedEla, signed_ela};
 use crate::error::{EngineError, Result};
 use crate::imageio::{ImageInfo, LoadedImage, load_image};
 use crate::manifest::Role;
-use crate::raster::{AreaAccumulator, Map, row_ranges, threads, working_size};
+use crate::raster::{AreaAccumulator, Map, resize_area, row_ranges, threads, working_size};
 use crate::refine::{Likelihoods, refine};
 use crate::registry::Registry;
 use crate::runtime::ProviderChoice;
@@ -48,6 +49,230 @@ pub struct AnalysisParams {
     pub provider: ProviderChoice,
     /// Threads per ONNX Runtime session (0 = ONNX Runtime's default).
     pub threads: usize,
+    /// Compression-history evidence (METHOD.md section 9).
+    pub compression: CompressionParams,
+    /// The prior that the similarity and the refinement use (sections 5-6).
+    pub prior: PriorRule,
+}
+
+/// Which map is the prior of the similarity `S` and the Bayesian refinement (METHOD.md sections
+/// 5-6, 9).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum PriorRule {
+    /// The paper's configuration: the fused CAM map `A` alone.
+    Paper,
+    /// `logit(P) = cam_weight * logit(A) + dq_scale * L_dq + bias`, with `L_dq` the log-odds of
+    /// the compression posterior (A-DJPG and NA-DJPG log-odds added, unclipped) and `bias` the
+    /// prior log-odds that a pixel is manipulated (a flat region without evidence either way then
+    /// leans authentic). Where the file carries no compression evidence (not a JPEG, or no trace
+    /// found) the prior is `A`, as in the paper.
+    LogOdds {
+        cam_weight: f32,
+        #[serde(default = "one")]
+        dq_scale: f32,
+        #[serde(default)]
+        bias: f32,
+    },
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for PriorRule {
+    fn default() -> Self {
+        PriorRule::LogOdds {
+            cam_weight: DEFAULT_CAM_WEIGHT,
+            dq_scale: DEFAULT_DQ_SCALE,
+            bias: DEFAULT_PRIOR_BIAS,
+        }
+    }
+}
+
+/// Weight of `logit(A)` in the default prior, chosen on CASIA v1 val (docs/compression.md).
+pub const DEFAULT_CAM_WEIGHT: f32 = 0.25;
+/// Scale of the compression log-odds in the default prior (docs/compression.md).
+pub const DEFAULT_DQ_SCALE: f32 = 1.0;
+/// Prior log-odds of "manipulated" in the default prior (docs/compression.md).
+pub const DEFAULT_PRIOR_BIAS: f32 = 0.0;
+
+impl PriorRule {
+    pub fn name(self) -> String {
+        match self {
+            PriorRule::Paper => "paper (A alone)".into(),
+            PriorRule::LogOdds {
+                cam_weight,
+                dq_scale,
+                bias,
+            } => {
+                format!("log-odds: {cam_weight} logit(A) + {dq_scale} L_dq + ({bias})")
+            }
+        }
+    }
+
+    /// The prior map from `A` and the compression log-odds (same size), per the rule.
+    pub fn combine(self, fused: &Map, compression_log_odds: Option<&Map>) -> Map {
+        let (
+            PriorRule::LogOdds {
+                cam_weight,
+                dq_scale,
+                bias,
+            },
+            Some(dq),
+        ) = (self, compression_log_odds)
+        else {
+            return fused.clone();
+        };
+        let logit = |p: f32| {
+            let p = p.clamp(1e-4, 1.0 - 1e-4);
+            (p / (1.0 - p)).ln()
+        };
+        let data = fused
+            .data
+            .iter()
+            .zip(&dq.data)
+            .map(|(&a, &d)| 1.0 / (1.0 + (-(cam_weight * logit(a) + dq_scale * d + bias)).exp()))
+            .collect();
+        Map::new(fused.width, fused.height, data)
+    }
+}
+
+/// Compression-history maps of one image at the working resolution (analysed orientation).
+#[derive(Debug, Clone, Default)]
+pub struct CompressionMaps {
+    pub evidence: Option<CompressionEvidence>,
+    /// Why there is no evidence (not a JPEG, unreadable coefficients), in words.
+    pub absent: Option<String>,
+    /// A-DJPG `P(tampered)`; present whenever the coefficients were read.
+    pub adjpg: Option<Map>,
+    /// NA-DJPG `P(tampered)`; present when a shifted grid was found.
+    pub na: Option<Map>,
+    /// The two combined; present when at least one frequency or grid carries a trace.
+    pub combined: Option<Map>,
+    /// `combined` as log-odds of "tampered" (unclipped: keeps the ranking where the
+    /// probabilities saturate); the prior is built from it.
+    pub combined_log_odds: Option<Map>,
+}
+
+impl CompressionMaps {
+    /// Whether any map carries evidence (a trace was found).
+    pub fn has_trace(&self) -> bool {
+        self.evidence
+            .as_ref()
+            .is_some_and(|e| e.adjpg.used() > 0 || e.na.is_some())
+    }
+
+    /// Image-level compression score in [0, 1]: the 99th percentile of the combined map where a
+    /// trace was found, else 0 (no evidence either way).
+    pub fn image_score(&self) -> f32 {
+        match (&self.combined, self.has_trace()) {
+            (Some(m), true) => percentile(&m.data, 0.99),
+            _ => 0.0,
+        }
+    }
+}
+
+fn percentile(v: &[f32], q: f64) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    let k = ((s.len() - 1) as f64 * q).round() as usize;
+    let (_, x, _) = s.select_nth_unstable_by(k, |a, b| a.total_cmp(b));
+    *x
+}
+
+/// Verdict probability: the classifier's mean probability and the compression image score
+/// combined as a noisy-OR, `1 - (1 - p) (1 - s)` (either detector alone can call the image
+/// manipulated). With no compression evidence it is the classifier's probability.
+pub fn verdict_probability(classifier_p: f32, compression_score: f32) -> f32 {
+    1.0 - (1.0 - classifier_p) * (1.0 - compression_score)
+}
+
+/// Map in stored orientation -> analysed orientation (EXIF tag 1-8, as `image` applies it).
+pub fn orient_map(map: &Map, exif_orientation: u8) -> Map {
+    use image::metadata::Orientation;
+    let Some(o) = Orientation::from_exif(exif_orientation) else {
+        return map.clone();
+    };
+    let Some(buf) = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_raw(
+        map.width as u32,
+        map.height as u32,
+        map.data.clone(),
+    ) else {
+        return map.clone();
+    };
+    let mut img =
+        image::DynamicImage::from(image::ImageBuffer::<image::Rgb<f32>, Vec<f32>>::from_fn(
+            buf.width(),
+            buf.height(),
+            |x, y| {
+                let v = buf.get_pixel(x, y).0[0];
+                image::Rgb([v, v, v])
+            },
+        ));
+    img.apply_orientation(o);
+    let rgb = img.to_rgb32f();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    Map::new(w, h, rgb.pixels().map(|p| p.0[0]).collect())
+}
+
+/// Compression-history evidence of a loaded image, at working size `(w, h)`.
+pub fn compression_maps(
+    image: &LoadedImage,
+    params: &CompressionParams,
+    (w, h): (usize, usize),
+) -> CompressionMaps {
+    let Some(bytes) = &image.jpeg_bytes else {
+        return CompressionMaps {
+            absent: Some(format!(
+                "the file is {}, not a JPEG: it has no JPEG compression history to read",
+                image.info.format.to_uppercase()
+            )),
+            ..Default::default()
+        };
+    };
+    let coefs = match crate::jpeg::read_coefficients(bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            return CompressionMaps {
+                absent: Some(e.to_string()),
+                ..Default::default()
+            };
+        }
+    };
+    let ev = crate::compression::analyze(&coefs, params);
+    let to_working = |m: Map| {
+        let m = orient_map(&m, image.info.exif_orientation);
+        if (m.width, m.height) == (w, h) {
+            m
+        } else {
+            Map::new(w, h, resize_area(&m.data, m.width, m.height, w, h))
+        }
+    };
+    let adjpg = to_working(ev.adjpg.map.to_pixels(ev.width, ev.height));
+    let na = ev
+        .na
+        .as_ref()
+        .map(|n| to_working(n.map.to_pixels(ev.width, ev.height)));
+    let has_trace = ev.adjpg.used() > 0 || ev.na.is_some();
+    let combined_log_odds = has_trace.then(|| to_working(ev.combined_log_odds_pixels()));
+    let combined = combined_log_odds.as_ref().map(|l| {
+        Map::new(
+            l.width,
+            l.height,
+            l.data.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect(),
+        )
+    });
+    CompressionMaps {
+        evidence: Some(ev),
+        absent: None,
+        adjpg: Some(adjpg),
+        na,
+        combined,
+        combined_log_odds,
+    }
 }
 
 impl Default for AnalysisParams {
@@ -63,6 +288,8 @@ impl Default for AnalysisParams {
             ela_box_radius: 2,
             provider: ProviderChoice::Auto,
             threads: 0,
+            compression: CompressionParams::default(),
+            prior: PriorRule::default(),
         }
     }
 }
@@ -177,6 +404,11 @@ pub struct Analysis {
     pub variants: Vec<VariantResult>,
     /// `A`, the geometric mean of the `A_i`.
     pub fused: Map,
+    /// Compression-history evidence (METHOD.md section 9).
+    pub compression: CompressionMaps,
+    /// The prior the segmenters were scored against (`params.prior` applied to `A` and the
+    /// compression posterior; equals `A` under the paper's configuration).
+    pub prior: Map,
     pub segmenters: Vec<SegmenterResult>,
     pub segmenter_errors: Vec<Unavailable>,
     pub timings: Vec<StageTime>,
@@ -375,7 +607,7 @@ impl Engine {
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Analysis> {
-        let total = 4 + self.segmenters.len();
+        let total = 5 + self.segmenters.len();
         let mut timings = Vec::new();
         let mut index = 0;
         let mut stage = |name: &str, progress: &mut dyn FnMut(Progress)| -> Result<Instant> {
@@ -414,9 +646,24 @@ impl Engine {
         let ela_map = prepared.ela_map(self.params.ela_box_radius);
         done("ela", t, &mut timings, progress);
 
+        let t = stage("compression", progress)?;
+        let compression = compression_maps(
+            &prepared.image,
+            &self.params.compression,
+            (
+                prepared.working.width() as usize,
+                prepared.working.height() as usize,
+            ),
+        );
+        done("compression", t, &mut timings, progress);
+
         let t = stage("classify", progress)?;
         let (variants, fused) = self.classify(&prepared)?;
         done("classify", t, &mut timings, progress);
+        let prior = self
+            .params
+            .prior
+            .combine(&fused, compression.combined_log_odds.as_ref());
 
         let mut segmenters = Vec::new();
         let mut segmenter_errors = Vec::new();
@@ -430,7 +677,7 @@ impl Engine {
                     done(&name, t, &mut timings, progress);
                     let name = format!("similarity+refine:{}", s.name());
                     let t = Instant::now();
-                    segmenters.push(score_and_refine(seg, &fused, similarity, None));
+                    segmenters.push(score_and_refine(seg, &prior, similarity, None));
                     done(&name, t, &mut timings, progress);
                 }
                 Err(e) => segmenter_errors.push(Unavailable {
@@ -448,6 +695,8 @@ impl Engine {
             ela_map,
             variants,
             fused,
+            compression,
+            prior,
             segmenters,
             segmenter_errors,
             timings,

@@ -32,14 +32,19 @@ pub const METHODS: &str = "Signed error levels (the image minus its JPEG re-enco
 fed to the WCBnet classifier variants; each variant gives a probability that the image was manipulated \
 and a Grad-CAM map at its own scale. The maps are fused by their pixel-wise geometric mean. Each \
 segmenter cuts the image into candidate regions; every region is scored by the distance-transform \
-similarity S between the region and the fused map, and the best region is the evidence of a Bayesian \
-refinement that gives the refined heatmap.";
+similarity S between the region and the prior, and the best region is the evidence of a Bayesian \
+refinement that gives the refined heatmap. The prior is the fused map combined with the file's \
+compression history (METHOD.md section 9): the quantised DCT coefficients of the JPEG as stored are \
+tested for the trace of an earlier compression on the same 8x8 grid (A-DJPG, Bianchi & Piva 2012) and \
+on a shifted grid (NA-DJPG); a region without the background's trace was pasted, resampled or \
+retouched. The paper's configuration (the fused map alone as the prior) is reported beside it.";
 
 pub const LIMITATIONS: &[&str] = &[
     "The classifier is trained on image-level labels only; its maps show where the evidence for its decision lies, not a pixel-accurate outline of a manipulation.",
     "Error levels carry little signal in images re-compressed many times, resized, or saved losslessly from an edited original.",
     "A segmenter can only outline regions it can see: a manipulation that does not follow object boundaries may be outlined badly.",
     "A probability is not proof: read it together with the measured accuracy stated in this report.",
+    "The compression-history maps need a JPEG whose background was compressed before at a coarser step than its last save; they say nothing for PNG/TIFF files, single-compressed JPEGs, or images resized after the edit, and smooth areas (sky, walls) carry no trace either way.",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -247,10 +252,24 @@ pub fn accuracy_statement(measured_file: &Path, rec: &AnalysisRecord) -> Accurac
     }
     let fused = eval.pixel_level.get("fused");
     let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    // The default configuration's refined map (compression evidence in the prior), when measured.
+    let default_h = eval
+        .pixel_level
+        .iter()
+        .find(|(k, _)| k.starts_with("refined_dq:") && k.ends_with(":paper"))
+        .map(|(k, p)| {
+            format!(
+                "; pixel-level AUC of the refined heatmap H with the compression evidence ({}) {}, F1 {}",
+                k.trim_start_matches("refined_dq:").trim_end_matches(":paper"),
+                f(p.auc),
+                f(p.f1)
+            )
+        })
+        .unwrap_or_default();
     AccuracyStatement {
         measured: true,
         statement: format!(
-            "measured on {} ({} images): image-level AUC {}, accuracy {:.3}, F1 {:.3}; pixel-level AUC of the fused map {}, F1 {}",
+            "measured on {} ({} images): image-level AUC {}, accuracy {:.3}, F1 {:.3}; pixel-level AUC of the fused map {}, F1 {}{default_h}",
             eval.dataset,
             eval.images_analysed,
             f(eval.image_level.auc),
@@ -373,6 +392,18 @@ pub fn compose_view(analysis: &Analysis, bm: &Bookmark, cmap: ColorMap) -> RgbIm
         match (kind, s) {
             ("ela", _) => img = heat_overlay(&img, &analysis.ela_map, cmap, opacity),
             ("fused", _) => img = heat_overlay(&img, &analysis.fused, cmap, opacity),
+            ("prior", _) => img = heat_overlay(&img, &analysis.prior, cmap, opacity),
+            ("adjpg" | "nadjpg" | "compression", _) => {
+                let c = &analysis.compression;
+                let m = match kind {
+                    "adjpg" => &c.adjpg,
+                    "nadjpg" => &c.na,
+                    _ => &c.combined,
+                };
+                if let Some(m) = m {
+                    img = heat_overlay(&img, m, cmap, opacity);
+                }
+            }
             ("masks", Some(s)) => {
                 img = regions_overlay(&img, s.segmentation.regions.iter().map(|r| &r.mask))
             }
@@ -427,6 +458,34 @@ pub fn figures(analysis: &Analysis, bookmarks: &[Bookmark], cmap: ColorMap) -> R
             )?,
         ],
     }];
+    let c = &analysis.compression;
+    let mut comp = Vec::new();
+    if let Some(m) = &c.adjpg {
+        comp.push(figure(
+            "A-DJPG: P(no earlier aligned compression)",
+            &heat_overlay(photo, m, cmap, 0.6),
+            true,
+        )?);
+    }
+    if let Some(m) = &c.na {
+        comp.push(figure(
+            "NA-DJPG: P(tampered) from the shifted grid",
+            &heat_overlay(photo, m, cmap, 0.6),
+            true,
+        )?);
+    }
+    comp.push(figure(
+        "Prior of the refinement (A with the compression evidence)",
+        &heat_overlay(photo, &analysis.prior, cmap, 0.6),
+        true,
+    )?);
+    rows.push(FigureRow {
+        heading: match &c.absent {
+            Some(why) => format!("Compression history: not available ({why})"),
+            None => "Compression history".into(),
+        },
+        figures: comp,
+    });
     for s in &analysis.segmenters {
         let name = &s.segmentation.segmenter;
         let mut masks = regions_overlay(photo, s.segmentation.regions.iter().map(|r| &r.mask));
@@ -623,6 +682,18 @@ pub fn verdict_rows(doc: &ReportDoc) -> Vec<String> {
             c.verdict.clone()
         }
     ));
+    if let Some(v) = &doc.analysis.verdict {
+        rows.push(format!(
+            "Verdict with the compression evidence: p = {:.4} - {} (classifier {:.4}, compression score {:.4}; 1 - (1 - classifier)(1 - compression))",
+            v.probability, v.verdict, v.classifier_probability, v.compression_score
+        ));
+        rows.push(format!("Prior of the refinement: {}", v.prior));
+    }
+    if let Some(c) = &doc.analysis.compression {
+        for line in &c.summary {
+            rows.push(format!("Compression history: {line}"));
+        }
+    }
     rows
 }
 
