@@ -7,6 +7,7 @@
 //! inputs that failed, with their error.
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::IsTerminal as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -296,12 +297,18 @@ fn progress_bar(done: usize, total: usize, name: &str, started: Instant, worked:
         .into_iter()
         .rev()
         .collect();
-    eprint!(
-        "\r[{}{}] {done}/{total} {name} {eta}\x1b[K",
-        "#".repeat(filled),
-        "-".repeat(W - filled)
-    );
-    let _ = std::io::stderr().flush();
+    if std::io::stderr().is_terminal() {
+        eprint!(
+            "\r[{}{}] {done}/{total} {name} {eta}\x1b[K",
+            "#".repeat(filled),
+            "-".repeat(W - filled)
+        );
+        let _ = std::io::stderr().flush();
+    } else if done == total || (done * 10 / total.max(1)) != ((done.max(1) - 1) * 10 / total.max(1))
+    {
+        // A log file gets one plain line per tenth of the work, not a carriage-return stream.
+        eprintln!("{done}/{total} {name} {eta}");
+    }
 }
 
 fn parse_annotations(args: &AnalyzeArgs) -> anyhow::Result<Annotations> {
@@ -420,7 +427,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<bool> {
                     }
                 }
                 Outcome::Failed(err) => {
-                    if bar {
+                    if bar && std::io::stderr().is_terminal() {
                         eprintln!("\rerror: {shown}: {err}\x1b[K");
                     } else {
                         eprintln!("error: {shown}: {err}");

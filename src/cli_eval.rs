@@ -1,6 +1,7 @@
 //! `tamperscope eval`: METHOD.md section 7 on a labelled dataset.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -62,15 +63,17 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     let mut per_image = Vec::new();
     let mut stand_in = false;
     for (i, row) in rows.iter().enumerate() {
-        eprint!(
-            "\r[{}/{}] {}          ",
-            i + 1,
-            rows.len(),
-            row.image
-                .file_name()
-                .map(|s| s.to_string_lossy())
-                .unwrap_or_default()
-        );
+        let name = row
+            .image
+            .file_name()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default();
+        if std::io::stderr().is_terminal() {
+            eprint!("\r[{}/{}] {name}          ", i + 1, rows.len());
+        } else if (i + 1) * 10 / rows.len() != i * 10 / rows.len() {
+            // A log file gets one plain line per tenth of the work.
+            eprintln!("[{}/{}] {name}", i + 1, rows.len());
+        }
         let analysis = match engine.analyze(&row.image, &cancel, &mut |_| {}) {
             Ok(a) => a,
             Err(e) => {
