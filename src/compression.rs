@@ -358,6 +358,9 @@ fn float_decode(plane: &crate::jpeg::Plane) -> Vec<f64> {
     img
 }
 
+/// About this many blocks (at least) estimate the rounding noise (an even subsample on large images).
+const NOISE_BLOCKS: usize = 16384;
+
 /// At most this many blocks make the calibrated histograms (an even subsample on large images).
 const CALIBRATION_BLOCKS: usize = 65536;
 
@@ -399,10 +402,7 @@ fn rounding_noise(coefs: &Coefficients, yf: &[f64], w: usize, h: usize) -> (f64,
                     yv - 0.344136 * cb - 0.714136 * cr,
                     yv + 1.772 * cb,
                 ];
-                let e: Vec<f64> = rgb
-                    .iter()
-                    .map(|&v| v - v.round_ties_even().clamp(0.0, 255.0))
-                    .collect();
+                let e = rgb.map(|v| v - v.round_ties_even().clamp(0.0, 255.0));
                 0.299 * e[0] + 0.587 * e[1] + 0.114 * e[2]
             }
             None => yv - yv.round_ties_even().clamp(0.0, 255.0),
@@ -411,7 +411,7 @@ fn rounding_noise(coefs: &Coefficients, yf: &[f64], w: usize, h: usize) -> (f64,
     let c = dct_matrix();
     let (bw, bh) = (w / 8, h / 8);
     // A global statistic: every block on small images, an even subsample of large ones.
-    let step = ((bw * bh) / 65536).max(1);
+    let step = ((bw * bh) / NOISE_BLOCKS).max(1);
     let mut block = vec![0f64; 64];
     let mut out = [0f64; 64];
     let (mut sum, mut sum2, mut n, mut dc_sum, mut dc_n) = (0f64, 0f64, 0usize, 0f64, 0usize);
