@@ -77,8 +77,14 @@ pub struct IndexEntry {
     pub input: String,
     /// Result folder, relative to the output folder.
     pub dir: String,
+    /// The classifier variants' mean probability.
     pub mean_probability: f32,
+    /// The verdict of classifier and compression evidence together (the classifier's alone in
+    /// index files written before the compression evidence).
     pub verdict: String,
+    /// `1 - (1 - classifier)(1 - compression score)`; absent in older index files.
+    #[serde(default)]
+    pub verdict_probability: Option<f32>,
     pub classifier_status: String,
     /// Report files written in `dir`.
     pub reports: Vec<String>,
@@ -237,16 +243,20 @@ fn write_summary(
     failed: &[(String, String)],
 ) -> anyhow::Result<()> {
     let mut rows: Vec<&IndexEntry> = done.values().collect();
-    rows.sort_by(|a, b| b.mean_probability.total_cmp(&a.mean_probability));
+    let key = |e: &IndexEntry| e.verdict_probability.unwrap_or(e.mean_probability);
+    rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
     let mut s = String::from(
-        "rank,input,sha256,mean_probability,verdict,classifier_status,result,reports,error\n",
+        "rank,input,sha256,verdict_probability,mean_probability,verdict,classifier_status,result,reports,error\n",
     );
     for (i, e) in rows.iter().enumerate() {
         s.push_str(&format!(
-            "{},{},{},{:.6},{},{},{},{},\n",
+            "{},{},{},{},{:.6},{},{},{},{},\n",
             i + 1,
             csv_field(&e.input),
             e.sha256,
+            e.verdict_probability
+                .map(|p| format!("{p:.6}"))
+                .unwrap_or_default(),
             e.mean_probability,
             csv_field(&e.verdict),
             csv_field(&e.classifier_status),
@@ -262,7 +272,7 @@ fn write_summary(
     }
     for (input, err) in failed {
         s.push_str(&format!(
-            ",{},,,failed,,,,{}\n",
+            ",{},,,,failed,,,,{}\n",
             csv_field(input),
             csv_field(err)
         ));
@@ -599,7 +609,11 @@ fn process(
             input: input.path.display().to_string(),
             dir: dir_name.clone(),
             mean_probability: rec.classifier.mean_probability,
-            verdict: rec.classifier.verdict.clone(),
+            verdict: rec
+                .verdict
+                .as_ref()
+                .map_or_else(|| rec.classifier.verdict.clone(), |v| v.verdict.clone()),
+            verdict_probability: rec.verdict.as_ref().map(|v| v.probability),
             classifier_status: rec.classifier.status.clone(),
             reports,
             finished_utc: tamperscope::output::now_utc(),
@@ -629,6 +643,17 @@ fn print_summary(rec: &tamperscope::output::AnalysisRecord) {
             "  classifier b{}: p = {:.3} ({})",
             v.variant, v.probability, v.verdict
         );
+    }
+    if let Some(v) = &rec.verdict {
+        println!(
+            "  verdict: p = {:.3} ({}) from the classifier (mean p = {:.3}) and the compression evidence (score {:.3})",
+            v.probability, v.verdict, v.classifier_probability, v.compression_score
+        );
+    }
+    if let Some(c) = &rec.compression {
+        for line in &c.summary {
+            println!("  compression: {line}");
+        }
     }
     for s in &rec.segmenters {
         match s.chosen {
