@@ -52,7 +52,7 @@ struct View {
     chosen_index: vec4<i32>,
     // x: segmenter, y: region of the highlighted mask (-1 = none).
     highlight: vec4<i32>,
-    // x: display threshold for heat maps, y: background grey, z: 1 = nearest photo sampling.
+    // x: display threshold (slots in THRESHOLD_SLOTS), y: background grey, z: 1 = nearest photo sampling.
     misc: vec4<f32>,
 };
 
@@ -176,14 +176,23 @@ fn heat_texel(l: u32, uv: vec2<f32>) -> vec4<f32> {
     return textureSampleLevel(heat_tex, linear_sampler, uv, l, 0.0);
 }
 
+// Bit k: the display threshold applies to heat slot k: the localisation maps A_2, A_3, A_4,
+// A (fused), H per segmenter and the prior; ELA and the compression maps are always drawn in
+// full (gpu.rs `THRESHOLD_SLOTS`, checked by a test).
+const THRESHOLD_SLOTS: u32 = 0x11feu;
+
 // Heat slot `k` (value `v`) over `c` (k is a literal at every call, so the tests fold away).
+// Blending rule, the same as `tamperscope::output::heat_alpha` for the CPU exports: the colour
+// of value v covers the photo with alpha = opacity * v, so value 0 leaves the photo untouched
+// and only high values hide it; in THRESHOLD_SLOTS values below the threshold are not drawn.
 fn heat_layer(c: vec3<f32>, k: u32, v: f32) -> vec3<f32> {
     if (HEAT_ON & (1u << k)) == 0u {
         return c;
     }
     let op = view.heat_opacity[k / 4u][k % 4u];
-    let shown = select(0.0, op, v >= view.misc.x);
-    return mix(c, colormap((HEAT_CMAPS >> (2u * k)) & 3u, v), shown);
+    let hidden = (THRESHOLD_SLOTS & (1u << k)) != 0u && v < view.misc.x;
+    let alpha = select(clamp(op * clamp(v, 0.0, 1.0), 0.0, 1.0), 0.0, hidden);
+    return mix(c, colormap((HEAT_CMAPS >> (2u * k)) & 3u, v), alpha);
 }
 
 // Segmenter `s`'s masks, chosen mask and highlight over `c` (s is a literal at every call).

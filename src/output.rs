@@ -334,6 +334,31 @@ pub fn heat_overlay(photo: &RgbImage, map: &Map, cmap: ColorMap, opacity: f32) -
     out
 }
 
+/// Alpha of heat value `v` over the photo in the app's view and its exports (the same rule as
+/// `heat_layer` in `shaders/view.wgsl`): `opacity * v`, so value 0 leaves the photo untouched and
+/// only high values hide it.
+pub fn heat_alpha(v: f32, opacity: f32) -> f32 {
+    (opacity * v.clamp(0.0, 1.0)).clamp(0.0, 1.0)
+}
+
+/// Photo with a colour-mapped map blended over it with [`heat_alpha`]; values below `threshold`
+/// are not drawn (0 draws all).
+pub fn heat_overlay_graded(
+    photo: &RgbImage,
+    map: &Map,
+    cmap: ColorMap,
+    opacity: f32,
+    threshold: f32,
+) -> RgbImage {
+    let mut out = photo.clone();
+    for (p, &v) in out.pixels_mut().zip(&map.data) {
+        if v >= threshold {
+            blend(&mut p.0, cmap.rgb8(v), heat_alpha(v, opacity));
+        }
+    }
+    out
+}
+
 /// Colour-mapped map alone.
 pub fn heat_image(map: &Map, cmap: ColorMap) -> RgbImage {
     let mut out = RgbImage::new(map.width as u32, map.height as u32);
@@ -490,4 +515,35 @@ pub fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graded_overlay_leaves_low_values_untouched() {
+        let photo = RgbImage::from_pixel(3, 1, image::Rgb([200, 150, 100]));
+        let map = Map {
+            width: 3,
+            height: 1,
+            data: vec![0.0, 0.5, 1.0],
+        };
+        let out = heat_overlay_graded(&photo, &map, ColorMap::Gray, 1.0, 0.0);
+        assert_eq!(out.get_pixel(0, 0).0, [200, 150, 100], "value 0: the photo");
+        assert_eq!(
+            out.get_pixel(2, 0).0,
+            [255, 255, 255],
+            "value 1: the colour"
+        );
+        let mid = out.get_pixel(1, 0).0;
+        assert!(mid[0] > 150 && mid[0] < 200, "{mid:?}");
+        let cut = heat_overlay_graded(&photo, &map, ColorMap::Gray, 1.0, 0.6);
+        assert_eq!(
+            cut.get_pixel(1, 0).0,
+            [200, 150, 100],
+            "below the threshold"
+        );
+        assert_eq!(heat_alpha(0.5, 0.5), 0.25);
+    }
 }

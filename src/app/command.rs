@@ -191,13 +191,23 @@ impl TamperscopeApp {
                 };
             }
             Command::ExportViewDialog => {
-                if let Some(path) = self.png_save_dialog("view", "Export view as PNG") {
-                    self.apply(Command::ExportView(path));
+                if let Some((path, note)) =
+                    self.export_path("view", "Export view as PNG", vec![("PNG", &["png"])])
+                {
+                    match note {
+                        None => self.apply(Command::ExportView(path)),
+                        Some(_) => self.export_view_noted(path, note),
+                    }
                 }
             }
             Command::ExportLayersDialog => {
-                if let Some(path) = self.png_save_dialog("layers", "Export layers as PNG") {
-                    self.apply(Command::ExportLayers(path));
+                if let Some((path, note)) =
+                    self.export_path("layers", "Export layers as PNG", vec![("PNG", &["png"])])
+                {
+                    match note {
+                        None => self.apply(Command::ExportLayers(path)),
+                        Some(_) => self.export_layers_noted(&path, note),
+                    }
                 }
             }
             cmd @ (Command::SetNotes(_)
@@ -206,13 +216,7 @@ impl TamperscopeApp {
             | Command::ExportReportDialog
             | Command::ExportReport(_)) => self.apply_report(cmd),
             Command::ExportView(path) => self.export_view(path),
-            Command::ExportLayers(path) => {
-                if let Err(e) = self.export_layers(&path) {
-                    self.rt.errors.push(format!("Export failed: {e}"));
-                } else {
-                    self.rt.notice = Some(format!("Exported {}", path.display()));
-                }
-            }
+            Command::ExportLayers(path) => self.export_layers_noted(&path, None),
             Command::InstallModel { name, from } => {
                 super::install::start(self.rt.ctx.clone(), &name, from);
             }

@@ -4,6 +4,10 @@
 //! - "Export layers as PNG…": the whole image composed on the CPU at the working resolution with
 //!   the engine's own overlay functions (the same layers, opacities and colour maps as on screen;
 //!   the compare view exports its panes side by side). Also the fallback without a renderer.
+//!
+//! Every export ends with a message: the file written (status bar) or the error (error bar).
+//! Where no file dialog can be shown (no desktop portal, no zenity), the file is saved beside
+//! the image and the message says where.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -11,19 +15,84 @@ use std::sync::{Arc, mpsc};
 use anyhow::Context as _;
 use image::RgbImage;
 use tamperscope::colormap::ColorMap;
-use tamperscope::output::{chosen_overlay, heat_overlay, regions_overlay};
+use tamperscope::output::{chosen_overlay, heat_overlay_graded, regions_overlay};
 use tamperscope::raster::Map;
 
 use super::TamperscopeApp;
-use super::gpu::{DRAW_ORDER, MAX_PANES, MAX_SEGMENTERS, SLOT_REFINED0, heat_slot};
-use super::state::{HeatLayer, PaneContent, ViewMode};
+use super::gpu::{DRAW_ORDER, MAX_SEGMENTERS, SLOT_REFINED0, heat_slot, thresholded};
+use super::state::{HeatLayer, ViewMode};
 use super::viewer::PaneSpec;
 
 const CMAPS: [ColorMap; 4] = ColorMap::ALL;
 
+/// A "Save as" dialog to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveRequest {
+    pub title: String,
+    pub file_name: String,
+    pub directory: Option<PathBuf>,
+    /// (name, extensions)
+    pub filters: Vec<(&'static str, &'static [&'static str])>,
+}
+
+/// What a "Save as" dialog gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaveChoice {
+    Path(PathBuf),
+    Cancelled,
+    /// No dialog could be shown.
+    NoDialog,
+}
+
+/// rfd answers sooner than this only when it could not show a dialog: nobody cancels one faster.
+const NO_DIALOG: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// The "Save as" dialog through rfd. rfd returns `None` both when the analyst cancels and when
+/// no dialog backend exists (no desktop portal on D-Bus, no zenity: it only logs that); the two
+/// differ in time, so an answer of `None` within [`NO_DIALOG`] is taken as "no dialog".
+pub fn rfd_save_dialog(req: &SaveRequest) -> SaveChoice {
+    let mut dialog = rfd::FileDialog::new()
+        .set_file_name(&req.file_name)
+        .set_title(&req.title);
+    for (name, exts) in &req.filters {
+        dialog = dialog.add_filter(*name, exts);
+    }
+    if let Some(dir) = &req.directory {
+        dialog = dialog.set_directory(dir);
+    }
+    let t0 = std::time::Instant::now();
+    match dialog.save_file() {
+        Some(p) => SaveChoice::Path(p),
+        None if t0.elapsed() < NO_DIALOG => SaveChoice::NoDialog,
+        None => SaveChoice::Cancelled,
+    }
+}
+
+/// `<folder>/<image stem>_<suffix>.<ext>` beside the image, numbered (`_2`, `_3`, …) so that no
+/// file is overwritten.
+pub fn beside_image(image: &Path, suffix: &str, ext: &str) -> Option<PathBuf> {
+    let stem = image.file_stem()?.to_string_lossy().into_owned();
+    let dir = image.parent().unwrap_or(Path::new("."));
+    (1..1000).find_map(|k| {
+        let name = if k == 1 {
+            format!("{stem}_{suffix}.{ext}")
+        } else {
+            format!("{stem}_{suffix}_{k}.{ext}")
+        };
+        let p = dir.join(name);
+        (!p.exists()).then_some(p)
+    })
+}
+
+/// Said after the file name when no dialog could be shown.
+pub const NO_DIALOG_NOTE: &str =
+    "no file dialog could be shown (no desktop portal or zenity), so it was saved beside the image";
+
 /// A screenshot on its way from the renderer to the file.
 pub struct ViewShot {
     path: PathBuf,
+    /// Added to the message once written.
+    note: Option<String>,
     /// The view's area in physical pixels when the export was asked for.
     area: egui::Rect,
     image: Arc<egui::ColorImage>,
@@ -67,28 +136,67 @@ pub fn crop_rgb(image: &egui::ColorImage, area: egui::Rect) -> Option<RgbImage> 
 }
 
 impl TamperscopeApp {
-    /// "Save as" for a PNG named after the open image.
-    pub fn png_save_dialog(&self, suffix: &str, title: &str) -> Option<PathBuf> {
-        let name = self
-            .rt
-            .doc
-            .as_ref()
-            .and_then(|d| d.path.file_stem())
-            .map(|s| format!("{}_{suffix}.png", s.to_string_lossy()))
-            .unwrap_or_else(|| format!("{suffix}.png"));
-        let mut dialog = rfd::FileDialog::new()
-            .add_filter("PNG", &["png"])
-            .set_file_name(name)
-            .set_title(title);
-        if let Some(dir) = &self.settings.last_folder {
-            dialog = dialog.set_directory(dir);
+    /// Where to write an export named `<image stem>_<suffix>.<ext>`: the dialog's answer, or
+    /// beside the image when no dialog can be shown (with the note to add to the message).
+    /// `None`: cancelled (said in the status bar) or failed (said in the error bar).
+    pub fn export_path(
+        &mut self,
+        suffix: &str,
+        title: &str,
+        filters: Vec<(&'static str, &'static [&'static str])>,
+    ) -> Option<(PathBuf, Option<String>)> {
+        let image = self.rt.doc.as_ref().map(|d| d.path.clone());
+        let ext = filters
+            .first()
+            .and_then(|(_, e)| e.first())
+            .copied()
+            .unwrap_or("png");
+        let stem = image
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "tamperscope".into());
+        let req = SaveRequest {
+            title: title.into(),
+            file_name: format!("{stem}_{suffix}.{ext}"),
+            directory: self.settings.last_folder.clone(),
+            filters,
+        };
+        match (self.rt.save_dialog)(&req) {
+            SaveChoice::Path(p) => Some((p, None)),
+            SaveChoice::Cancelled => {
+                self.rt.notice = Some(format!("{title}: cancelled, nothing written"));
+                None
+            }
+            SaveChoice::NoDialog => match image.and_then(|i| beside_image(&i, suffix, ext)) {
+                Some(p) => Some((p, Some(NO_DIALOG_NOTE.into()))),
+                None => {
+                    self.rt.errors.push(format!(
+                        "{title} failed: no file dialog could be shown (no desktop portal or \
+                         zenity) and there is no image folder to save beside"
+                    ));
+                    None
+                }
+            },
         }
-        dialog.save_file()
+    }
+
+    /// The message after an export to `path`.
+    pub fn exported(&mut self, path: &Path, note: Option<String>) {
+        self.rt.notice = Some(match note {
+            Some(n) => format!("Exported {}: {n}", path.display()),
+            None => format!("Exported {}", path.display()),
+        });
     }
 
     /// Export the view as shown: ask the renderer for a screenshot of the next frame. Without
     /// a renderer (command-level tests), the layers are composed on the CPU instead.
     pub fn export_view(&mut self, path: PathBuf) {
+        self.export_view_noted(path, None);
+    }
+
+    /// [`Self::export_view`], with a note for the message once written.
+    pub fn export_view_noted(&mut self, path: PathBuf, note: Option<String>) {
         if self.rt.doc.as_ref().is_none_or(|d| d.working.is_none()) {
             self.rt
                 .errors
@@ -98,8 +206,11 @@ impl TamperscopeApp {
         let (Some(ctx), Some(rect), true) = (self.rt.ctx.clone(), self.rt.view_rect, self.rt.gpu)
         else {
             match self.export_layers(&path) {
-                Ok(()) => self.rt.notice = Some(format!("Exported {}", path.display())),
-                Err(e) => self.rt.errors.push(format!("Export failed: {e}")),
+                Ok(()) => self.exported(&path, note),
+                Err(e) => self
+                    .rt
+                    .errors
+                    .push(format!("Export to {} failed: {e}", path.display())),
             }
             return;
         };
@@ -108,7 +219,12 @@ impl TamperscopeApp {
         let wake = ctx.clone();
         ctx.request_screenshot(move |image| {
             // The receiver lives as long as the app; a send can only fail at shutdown.
-            let _ = tx.send(ViewShot { path, area, image });
+            let _ = tx.send(ViewShot {
+                path,
+                note,
+                area,
+                image,
+            });
             wake.request_repaint();
         });
         self.rt.view_shots.pending += 1;
@@ -129,8 +245,11 @@ impl TamperscopeApp {
                     Ok(())
                 });
             match result {
-                Ok(()) => self.rt.notice = Some(format!("Exported {}", shot.path.display())),
-                Err(e) => self.rt.errors.push(format!("Export failed: {e}")),
+                Ok(()) => self.exported(&shot.path, shot.note),
+                Err(e) => self
+                    .rt
+                    .errors
+                    .push(format!("Export to {} failed: {e}", shot.path.display())),
             }
         }
     }
@@ -164,18 +283,9 @@ impl TamperscopeApp {
                 .get(u.heat_cmap[slot / 4][slot % 4] as usize)
                 .copied()
                 .unwrap_or_default();
-            if threshold <= 0.0 {
-                img = heat_overlay(&img, map, cmap, opacity);
-            } else {
-                for (p, &v) in img.pixels_mut().zip(&map.data) {
-                    if v >= threshold {
-                        let c = cmap.rgb8(v);
-                        for (d, s) in p.0.iter_mut().zip(c) {
-                            *d = (*d as f32 * (1.0 - opacity) + s as f32 * opacity).round() as u8;
-                        }
-                    }
-                }
-            }
+            // The shader's rule: alpha = opacity * value, the threshold only on its slots.
+            let t = if thresholded(slot) { threshold } else { 0.0 };
+            img = heat_overlay_graded(&img, map, cmap, opacity, t);
         }
         for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
             let regions = &seg.result.segmentation.regions;
@@ -191,21 +301,26 @@ impl TamperscopeApp {
         Some(img)
     }
 
+    /// [`Self::export_layers`] and its message.
+    pub fn export_layers_noted(&mut self, path: &Path, note: Option<String>) {
+        match self.export_layers(path) {
+            Ok(()) => self.exported(path, note),
+            Err(e) => self
+                .rt
+                .errors
+                .push(format!("Export to {} failed: {e}", path.display())),
+        }
+    }
+
     /// Compose the whole image with the visible layers (all compare panes side by side) and
     /// write it as PNG.
     pub fn export_layers(&self, path: &Path) -> anyhow::Result<()> {
         let specs: Vec<PaneSpec> = match self.settings.view_mode {
             ViewMode::Single => vec![PaneSpec::Main],
-            ViewMode::Compare => (0..self.settings.compare_panes.clamp(2, MAX_PANES))
-                .map(|i| {
-                    PaneSpec::Compare(
-                        self.settings
-                            .pane_content
-                            .get(i)
-                            .cloned()
-                            .unwrap_or(PaneContent::Photo),
-                    )
-                })
+            ViewMode::Compare => self
+                .pane_contents()
+                .into_iter()
+                .map(PaneSpec::Compare)
                 .collect(),
         };
         let panes: Vec<RgbImage> = specs.iter().filter_map(|s| self.compose(s)).collect();

@@ -26,6 +26,21 @@ pub const SLOT_PRIOR: usize = 12;
 /// The order in which the shader blends the slots over the photo (H on top), as `fs_main` in
 /// `shaders/view.wgsl`; the CPU composition of "Export layers" follows it.
 pub const DRAW_ORDER: [usize; HEAT_SLOTS] = [0, 1, 2, 3, 4, 9, 10, 11, 12, 5, 6, 7, 8];
+/// Bit k: the display threshold applies to heat slot k. It hides the low values of the
+/// localisation maps (A_2, A_3, A_4, A, H of each segmenter, the prior); ELA and the compression
+/// maps are always drawn in full. The shader has the same constant (`THRESHOLD_SLOTS`).
+pub const THRESHOLD_SLOTS: u32 = (1 << 1)
+    | (1 << 2)
+    | (1 << 3)
+    | (1 << SLOT_FUSED)
+    | (((1 << MAX_SEGMENTERS) - 1) << SLOT_REFINED0)
+    | (1 << SLOT_PRIOR);
+/// The layers the display threshold applies to, as the slider names them.
+pub const THRESHOLD_SCOPE: &str = "A, A_2-4, H, prior";
+/// Whether the display threshold applies to heat slot `slot`.
+pub fn thresholded(slot: usize) -> bool {
+    slot < 32 && THRESHOLD_SLOTS & (1 << slot) != 0
+}
 // `ShaderKey` packs 2 bits of colour map per slot in one u32 pipeline constant.
 const _: () = assert!(2 * HEAT_SLOTS <= 32, "too many heat slots for HEAT_CMAPS");
 /// The heat slots are packed four to a texel: `heat_tex` is an RGBA8 array with this many layers,
@@ -738,6 +753,30 @@ mod tests {
         assert_eq!(std::mem::size_of::<ViewUniforms>(), 16 * 15);
         assert!(SHADER.contains("heat_opacity: array<vec4<f32>, 4>"));
         assert!(SHADER.contains("heat_cmap: array<vec4<u32>, 4>"));
+        assert!(
+            SHADER.contains(&format!(
+                "const THRESHOLD_SLOTS: u32 = {THRESHOLD_SLOTS:#x}u;"
+            )),
+            "the shader's THRESHOLD_SLOTS is {THRESHOLD_SLOTS:#x}"
+        );
+    }
+
+    #[test]
+    fn the_threshold_leaves_ela_and_the_compression_maps_alone() {
+        for slot in [SLOT_ELA, SLOT_ADJPG, SLOT_NA_DJPG, SLOT_COMPRESSION] {
+            assert!(!thresholded(slot), "slot {slot}");
+        }
+        for slot in [
+            1,
+            2,
+            3,
+            SLOT_FUSED,
+            SLOT_REFINED0,
+            SLOT_REFINED0 + 3,
+            SLOT_PRIOR,
+        ] {
+            assert!(thresholded(slot), "slot {slot}");
+        }
     }
 
     #[test]

@@ -182,6 +182,8 @@ pub struct Runtime {
     pub cancel: Option<Arc<AtomicBool>>,
     pub errors: Vec<String>,
     pub notice: Option<String>,
+    /// The "Save as" dialog of the exports (rfd; tests put a stand-in here).
+    pub save_dialog: fn(&export::SaveRequest) -> export::SaveChoice,
     pub view: ViewTransform,
     /// Mask under the cursor this frame; pinned by a click.
     pub highlight: Option<(usize, usize)>,
@@ -276,6 +278,7 @@ impl TamperscopeApp {
                 cancel: None,
                 errors,
                 notice: None,
+                save_dialog: export::rfd_save_dialog,
                 view: ViewTransform::default(),
                 highlight: None,
                 pinned: None,

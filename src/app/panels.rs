@@ -16,6 +16,11 @@ use super::viewer::Readout;
 const WARN: Color32 = Color32::from_rgb(255, 170, 60);
 const BAD: Color32 = Color32::from_rgb(255, 110, 110);
 const GOOD: Color32 = Color32::from_rgb(120, 210, 120);
+/// Hover text of the display threshold slider.
+pub const THRESHOLD_HELP: &str = "Display threshold: on the localisation maps A, A_2, A_3, A_4, \
+H and the prior, values below it are not drawn, so only the strongest areas stay coloured. \
+ELA and the JPEG compression maps are always drawn in full. It changes the view and its \
+exports, not the analysis.";
 /// Masks listed per segmenter before "show all".
 const LIST_LIMIT: usize = 25;
 
@@ -167,7 +172,8 @@ impl TamperscopeApp {
                 .inner_margin(4.0)
                 .show(ui, |ui| {
                     ui.horizontal(|ui| {
-                        if ui.button("✕").on_hover_text("Dismiss").clicked() {
+                        // A word, not a symbol: the bundled fonts have no cross glyph.
+                        if ui.button("Dismiss").clicked() {
                             cmds.push(Command::DismissError(i));
                         }
                         ui.label(RichText::new(e).color(Color32::WHITE));
@@ -200,8 +206,11 @@ impl TamperscopeApp {
         ui.separator();
         let mut t = self.settings.display_threshold;
         if ui
-            .add(egui::Slider::new(&mut t, 0.0..=1.0).text("display threshold"))
-            .on_hover_text("Heat values below this are not drawn")
+            .add(
+                egui::Slider::new(&mut t, 0.0..=1.0)
+                    .text(format!("threshold ({})", super::gpu::THRESHOLD_SCOPE)),
+            )
+            .on_hover_text(THRESHOLD_HELP)
             .changed()
         {
             cmds.push(Command::SetThreshold(t));
@@ -215,10 +224,31 @@ impl TamperscopeApp {
         for seg in segs {
             let t = self.settings.seg_toggles(&seg.name);
             ui.label(&seg.name);
+            // Toggles that would draw nothing are disabled, with the reason as hover text.
+            let no_region = seg.result.segmentation.regions.is_empty();
+            let none_reason = format!("{} found no region", seg.name);
+            let chosen_reason = if no_region {
+                none_reason.clone()
+            } else {
+                format!(
+                    "{}: no evidence mask (no region could be scored against A)",
+                    seg.name
+                )
+            };
+            let refined_reason = if no_region {
+                none_reason.clone()
+            } else {
+                format!("{}: no H map (no evidence mask to refine A with)", seg.name)
+            };
             ui.horizontal(|ui| {
                 let mut m = t.masks;
                 if ui
-                    .checkbox(&mut m, format!("Masks · {}", seg.name))
+                    .add_enabled(
+                        !no_region,
+                        egui::Checkbox::new(&mut m, format!("Masks · {}", seg.name)),
+                    )
+                    .on_hover_text("every region of this segmenter, outlined in its own colour")
+                    .on_disabled_hover_text(&none_reason)
                     .changed()
                 {
                     cmds.push(Command::SetSegLayer {
@@ -235,6 +265,8 @@ impl TamperscopeApp {
                         seg.result.chosen.is_some(),
                         egui::Checkbox::new(&mut c, format!("Chosen · {}", seg.name)),
                     )
+                    .on_hover_text("the evidence mask of this segmenter; outside it is darkened")
+                    .on_disabled_hover_text(&chosen_reason)
                     .changed()
                 {
                     cmds.push(Command::SetSegLayer {
@@ -249,6 +281,8 @@ impl TamperscopeApp {
                         seg.result.refined.is_some(),
                         egui::Checkbox::new(&mut r, format!("H · {}", seg.name)),
                     )
+                    .on_hover_text("H: the fused map A refined with this segmenter's masks")
+                    .on_disabled_hover_text(&refined_reason)
                     .changed()
                 {
                     cmds.push(Command::SetSegLayer {

@@ -81,31 +81,35 @@ impl TamperscopeApp {
                 }
             }
             Command::ExportReportDialog => {
-                let stem = self
-                    .rt
-                    .doc
-                    .as_ref()
-                    .and_then(|d| d.path.file_stem())
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "report".into());
-                let mut dialog = rfd::FileDialog::new()
-                    .add_filter("PDF", &["pdf"])
-                    .add_filter("HTML", &["html"])
-                    .add_filter("JSON", &["json"])
-                    .set_file_name(format!("{stem}_report.pdf"))
-                    .set_title("Export report");
-                if let Some(dir) = &self.settings.last_folder {
-                    dialog = dialog.set_directory(dir);
-                }
-                if let Some(path) = dialog.save_file() {
-                    self.apply(Command::ExportReport(path));
+                if let Some((path, note)) = self.export_path(
+                    "report",
+                    "Export report",
+                    vec![("PDF", &["pdf"]), ("HTML", &["html"]), ("JSON", &["json"])],
+                ) {
+                    match note {
+                        None => self.apply(Command::ExportReport(path)),
+                        Some(_) => self.export_report_noted(&path, note),
+                    }
                 }
             }
-            Command::ExportReport(path) => match self.export_report(&path) {
-                Ok(()) => self.rt.notice = Some(format!("Report written to {}", path.display())),
-                Err(e) => self.rt.errors.push(format!("Report export failed: {e:#}")),
-            },
+            Command::ExportReport(path) => self.export_report_noted(&path, None),
             _ => {}
+        }
+    }
+
+    /// [`Self::export_report`] and its message.
+    fn export_report_noted(&mut self, path: &Path, note: Option<String>) {
+        match self.export_report(path) {
+            Ok(()) => {
+                self.rt.notice = Some(match note {
+                    Some(n) => format!("Report written to {}: {n}", path.display()),
+                    None => format!("Report written to {}", path.display()),
+                })
+            }
+            Err(e) => self
+                .rt
+                .errors
+                .push(format!("Report export to {} failed: {e:#}", path.display())),
         }
     }
 
@@ -244,7 +248,8 @@ impl TamperscopeApp {
         ui.data_mut(|d| d.insert_temp(id, caption));
         for (i, b) in doc.bookmarks.iter().enumerate() {
             ui.horizontal(|ui| {
-                if ui.small_button("✖").on_hover_text("Remove").clicked() {
+                // A word, not a symbol: the bundled fonts have no cross glyph.
+                if ui.small_button("Remove").clicked() {
                     cmds.push(Command::RemoveBookmark(i));
                 }
                 ui.label(format!(

@@ -760,3 +760,270 @@ fn notes_bookmarks_and_report_export() {
         }
     }
 }
+
+/// Working pixel where the visible heat maps of the main view are lowest (summed over a 9x9
+/// window, away from the border), and that sum's per-pixel mean.
+fn quietest_working_pixel(app: &TamperscopeApp) -> (usize, usize, f32) {
+    let doc = app.rt.doc.as_ref().expect("document");
+    let maps: Vec<&tamperscope::raster::Map> = HeatLayer::ALL
+        .into_iter()
+        .filter(|l| app.settings.heat[l.index()].visible)
+        .filter_map(|l| doc.heat_map(l))
+        .chain(doc.segs.iter().filter_map(|s| {
+            app.settings
+                .seg_toggles(&s.name)
+                .refined
+                .then_some(s.result.refined.as_ref())
+                .flatten()
+        }))
+        .collect();
+    let working = doc.working.as_ref().expect("working image");
+    let (w, h) = (working.width() as usize, working.height() as usize);
+    let mut best = (w / 2, h / 2, f32::INFINITY);
+    for y in (8..h.saturating_sub(8)).step_by(3) {
+        for x in (8..w.saturating_sub(8)).step_by(3) {
+            let mut sum = 0.0;
+            for m in &maps {
+                for yy in y - 4..=y + 4 {
+                    for xx in x - 4..=x + 4 {
+                        sum += m.data[yy * m.width + xx];
+                    }
+                }
+            }
+            if sum < best.2 {
+                best = (x, y, sum);
+            }
+        }
+    }
+    (best.0, best.1, best.2 / (81.0 * maps.len().max(1) as f32))
+}
+
+fn close(a: [u8; 3], b: [u8; 3], tol: i32) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(&x, y)| (x as i32 - y as i32).abs() <= tol)
+}
+
+#[test]
+fn ui_default_view_leaves_the_photo_visible() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut harness = harness_with(generated_image(dir.path()));
+    wait_harness(&mut harness);
+    // The heat layers alone: no mask outlines, no darkening outside the chosen mask.
+    let names: Vec<String> = harness
+        .state()
+        .rt
+        .doc
+        .as_ref()
+        .map(|d| d.segmenter_names())
+        .unwrap_or_default();
+    for name in names {
+        for layer in [SegLayer::Masks, SegLayer::Chosen] {
+            harness.state_mut().apply(Command::SetSegLayer {
+                segmenter: name.clone(),
+                layer,
+                on: false,
+            });
+        }
+    }
+    harness.run_steps(3);
+    let app = harness.state();
+    assert!(app.settings.heat[HeatLayer::Fused.index()].visible || app.rt.engine.error.is_some());
+    let (wx, wy, mean) = quietest_working_pixel(app);
+    assert!(mean < 0.1, "a low-value area exists (mean {mean})");
+    let doc = app.rt.doc.as_ref().expect("document");
+    let working = doc.working.as_ref().expect("working image");
+    let photo_rgb = working.get_pixel(wx as u32, wy as u32).0;
+    // CPU (exports): the photo's colour where the maps are near 0.
+    let composed = app
+        .compose(&super::viewer::PaneSpec::Main)
+        .expect("composed");
+    let cpu = composed.get_pixel(wx as u32, wy as u32).0;
+    assert!(
+        close(cpu, photo_rgb, 12),
+        "export {cpu:?} vs photo {photo_rgb:?}"
+    );
+    // GPU (the view): the same pixel on screen.
+    let (pw, ph) = doc.photo_size().expect("photo");
+    let q = egui::pos2(
+        (wx as f32 + 0.5) * pw / working.width() as f32,
+        (wy as f32 + 0.5) * ph / working.height() as f32,
+    );
+    let rect = app.rt.view_rect.expect("view area");
+    let view = app.rt.view.resolved(rect, egui::vec2(pw, ph));
+    let s = view.screen_from_image(rect, q) * harness.ctx.pixels_per_point();
+    let shot = harness.render().expect("render");
+    let px = shot.get_pixel(s.x.round() as u32, s.y.round() as u32).0;
+    let gpu = [px[0], px[1], px[2]];
+    assert!(
+        close(gpu, photo_rgb, 16),
+        "view {gpu:?} vs photo {photo_rgb:?}"
+    );
+}
+
+#[test]
+fn the_display_threshold_leaves_ela_alone() {
+    use super::viewer::PaneSpec;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    app.apply(Command::Open(generated_image(dir.path())));
+    wait_headless(&mut app);
+    let ela = PaneSpec::Compare(PaneContent::Heat(HeatLayer::Ela));
+    let fused = PaneSpec::Compare(PaneContent::Heat(HeatLayer::Fused));
+    let ela_before = app.compose(&ela).expect("ELA pane");
+    let fused_before = app.compose(&fused).expect("A pane");
+    app.apply(Command::SetThreshold(1.0));
+    assert_eq!(
+        app.compose(&ela),
+        Some(ela_before),
+        "ELA is not thresholded"
+    );
+    let working = app
+        .rt
+        .doc
+        .as_ref()
+        .and_then(|d| d.working.as_deref().cloned())
+        .expect("working image");
+    if app.rt.engine.error.is_none() {
+        assert_ne!(fused_before, working, "A is drawn at threshold 0");
+        let fused_after = app.compose(&fused).expect("A pane");
+        let map = app
+            .rt
+            .doc
+            .as_ref()
+            .and_then(|d| d.fused.clone())
+            .expect("A");
+        for ((a, b), v) in fused_after.pixels().zip(working.pixels()).zip(&map.data) {
+            if *v < 1.0 {
+                assert_eq!(a, b, "A below the threshold is not drawn");
+            }
+        }
+    }
+}
+
+#[test]
+fn ui_threshold_scope_and_empty_segmenter_controls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut harness = harness_with(generated_image(dir.path()));
+    wait_harness(&mut harness);
+    // The threshold says which layers it affects.
+    let slider = harness
+        .query_all_by_label_contains("threshold (A, A_2-4, H, prior)")
+        .next()
+        .expect("the threshold slider names its layers");
+    slider.hover();
+    harness.run_steps(4);
+    harness.get_by_label_contains("ELA and the JPEG compression maps are always drawn in full");
+    // A segmenter that found no region: its toggles are disabled and say why.
+    {
+        let app = harness.state_mut();
+        let doc = app.rt.doc.as_mut().expect("document");
+        let seg = &mut doc.segs[0];
+        assert_eq!(seg.name, "felzenszwalb");
+        seg.result.segmentation.regions.clear();
+        seg.result.scores.clear();
+        seg.result.chosen = None;
+        seg.result.refined = None;
+        seg.result.likelihoods = None;
+    }
+    harness.run_steps(3);
+    for label in [
+        "Masks · felzenszwalb",
+        "Chosen · felzenszwalb",
+        "H · felzenszwalb",
+    ] {
+        assert!(
+            harness.get_by_label(label).accesskit_node().is_disabled(),
+            "{label} is disabled"
+        );
+    }
+    harness.get_by_label("Masks · felzenszwalb").hover();
+    harness.run_steps(4);
+    harness.get_by_label_contains("felzenszwalb found no region");
+    // Compare view: panes set to the empty H fall back to layers that exist.
+    harness.state_mut().settings.pane_content = vec![
+        PaneContent::Refined(0),
+        PaneContent::Refined(0),
+        PaneContent::Masks(0),
+    ];
+    harness.state_mut().settings.compare_panes = 3;
+    harness.get_by_label("Compare view").click();
+    harness.run_steps(3);
+    let app = harness.state();
+    let contents = app.pane_contents();
+    assert_eq!(contents.len(), 3);
+    for c in &contents {
+        assert!(app.pane_has_content(c), "{c:?} draws something");
+        assert_ne!(*c, PaneContent::Photo, "a layer, not the bare photo");
+    }
+    let first = if app.pane_has_content(&PaneContent::Heat(HeatLayer::Fused)) {
+        PaneContent::Heat(HeatLayer::Fused)
+    } else {
+        PaneContent::Heat(HeatLayer::Ela)
+    };
+    assert_eq!(contents[0], first, "A first, else ELA");
+    assert_ne!(contents[0], contents[1], "two different fallbacks");
+}
+
+#[test]
+fn ui_the_spinner_stops_after_a_load_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("notes.jpg");
+    std::fs::write(&bad, b"a text file renamed .jpg\n").expect("write");
+    let mut harness = harness_with(bad);
+    wait_harness(&mut harness);
+    assert_eq!(harness.state().rt.errors.len(), 1);
+    harness.get_by_label_contains("Could not open notes.jpg");
+    // Nothing animates any more: the frames stop.
+    assert!(harness.try_run().is_ok(), "the UI keeps repainting");
+}
+
+#[test]
+fn exports_without_a_file_dialog_are_saved_beside_the_image() {
+    use super::export::SaveChoice;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = generated_image(dir.path());
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    app.apply(Command::Open(path));
+    wait_headless(&mut app);
+    app.rt.save_dialog = |_| SaveChoice::NoDialog;
+    for (cmd, name) in [
+        (Command::ExportViewDialog, "generated_splice_view.png"),
+        (Command::ExportLayersDialog, "generated_splice_layers.png"),
+        (Command::ExportLayersDialog, "generated_splice_layers_2.png"),
+    ] {
+        app.apply(cmd);
+        assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+        let out = dir.path().join(name);
+        assert!(out.exists(), "{name} written");
+        let notice = app.rt.notice.clone().unwrap_or_default();
+        assert!(
+            notice.contains(&out.display().to_string()) && notice.contains("no file dialog"),
+            "{notice}"
+        );
+    }
+    if app.rt.engine.error.is_none() {
+        app.apply(Command::ExportReportDialog);
+        assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+        assert!(dir.path().join("generated_splice_report.pdf").exists());
+    }
+    // Cancelled: said, nothing written.
+    app.rt.save_dialog = |_| SaveChoice::Cancelled;
+    app.apply(Command::ExportViewDialog);
+    assert!(
+        app.rt
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("cancelled"))
+    );
+    assert!(!dir.path().join("generated_splice_view_2.png").exists());
+    // A failed write names the file and the error.
+    app.rt.save_dialog = |_| SaveChoice::Path(PathBuf::from("/nonexistent/dir/out.png"));
+    app.apply(Command::ExportLayersDialog);
+    assert_eq!(app.rt.errors.len(), 1);
+    assert!(
+        app.rt.errors[0].contains("/nonexistent/dir/out.png"),
+        "{}",
+        app.rt.errors[0]
+    );
+}

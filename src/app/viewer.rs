@@ -228,7 +228,29 @@ impl TamperscopeApp {
         };
         let Some((pw, ph)) = doc.photo_size() else {
             ui.painter().rect_filled(rect, 0.0, super::VIEW_BACKGROUND);
-            ui.put(rect, egui::Spinner::new().size(32.0));
+            if doc.running {
+                ui.put(rect, egui::Spinner::new().size(32.0));
+            } else {
+                // Loading failed or was cancelled: no spinner, say so (the error bar has the cause).
+                let name = doc
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let why = if doc.cancelled {
+                    "cancelled"
+                } else {
+                    "see the message above"
+                };
+                ui.put(
+                    rect,
+                    egui::Label::new(
+                        egui::RichText::new(format!("Could not open {name} ({why})"))
+                            .color(egui::Color32::GRAY)
+                            .size(15.0),
+                    ),
+                );
+            }
             return None;
         };
         let image_size = vec2(pw, ph);
