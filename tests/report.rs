@@ -593,7 +593,7 @@ fn batch_resumes_after_interruption_without_redoing() {
         .expect("mtime");
         assert_eq!(&now, m, "first-run result untouched");
     }
-    // Summary: 8 ranked rows + the failure, ranked by probability.
+    // Summary: 8 ranked rows + the failure, ranked by the verdict probability (column 3).
     let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
     let rows: Vec<&str> = summary.lines().skip(1).collect();
     assert_eq!(rows.len(), 9, "{summary}");
@@ -608,7 +608,7 @@ fn batch_resumes_after_interruption_without_redoing() {
         rows[8]
     );
     for r in &rows[..8] {
-        let dir = r.split(',').nth(6).expect("dir");
+        let dir = r.split(',').nth(7).expect("dir");
         assert!(out.join(dir).join("report.json").is_file(), "{r}");
     }
     assert!(summary.contains("sub__deeper__img2"), "{summary}");
