@@ -124,10 +124,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
             };
             let mut maps = maps_to_score(&analysis);
             for rule in &grid {
-                let prior = rule.combine(
-                    &analysis.fused,
-                    analysis.compression.combined_log_odds.as_ref(),
-                );
+                let prior = analysis.compression.prior(*rule, &analysis.fused);
                 let tag = match rule {
                     tamperscope::pipeline::PriorRule::LogOdds {
                         cam_weight,

@@ -184,16 +184,9 @@ pub struct CompressionEvidence {
 }
 
 impl CompressionEvidence {
-    /// The combined compression posterior per pixel (stored orientation, native resolution):
-    /// A-DJPG and NA-DJPG log-odds added as independent evidence; NA-DJPG enters only when a
-    /// shifted grid was found.
-    pub fn combined_pixels(&self) -> Map {
-        let mut m = self.combined_log_odds_pixels();
-        m.data.iter_mut().for_each(|v| *v = sigmoid(*v));
-        m
-    }
-
-    /// [`Self::combined_pixels`] as log-odds of "tampered" (unclipped; the prior uses these).
+    /// The combined compression evidence per pixel (stored orientation, native resolution), as
+    /// log-odds of "tampered" (unclipped; the prior uses these): A-DJPG and NA-DJPG log-odds
+    /// added as independent evidence; NA-DJPG enters only when a shifted grid was found.
     pub fn combined_log_odds_pixels(&self) -> Map {
         let mut a = self.adjpg.map.log_odds_pixels(self.width, self.height);
         if let Some(na) = &self.na {
@@ -251,10 +244,6 @@ impl CompressionEvidence {
         }
         out
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// 8-point orthonormal DCT-II matrix, `C[k][n]` (so `X = C x C^T`, `x = C^T X C`).

@@ -156,6 +156,16 @@ pub struct CompressionMaps {
 }
 
 impl CompressionMaps {
+    /// The prior of S and H under `rule`, from `A` and this image's compression log-odds (`A`
+    /// itself when there are none, or when their size differs from `A`'s).
+    pub fn prior(&self, rule: PriorRule, fused: &Map) -> Map {
+        let dq = self
+            .combined_log_odds
+            .as_ref()
+            .filter(|m| (m.width, m.height) == (fused.width, fused.height));
+        rule.combine(fused, dq)
+    }
+
     /// Whether any map carries evidence (a trace was found).
     pub fn has_trace(&self) -> bool {
         self.evidence
@@ -660,10 +670,7 @@ impl Engine {
         let t = stage("classify", progress)?;
         let (variants, fused) = self.classify(&prepared)?;
         done("classify", t, &mut timings, progress);
-        let prior = self
-            .params
-            .prior
-            .combine(&fused, compression.combined_log_odds.as_ref());
+        let prior = compression.prior(self.params.prior, &fused);
 
         let mut segmenters = Vec::new();
         let mut segmenter_errors = Vec::new();

@@ -594,12 +594,10 @@ impl Document {
             self.prior = None;
             return false;
         };
-        let compression = self
-            .compression
-            .as_ref()
-            .and_then(|c| c.combined_log_odds.as_ref())
-            .filter(|m| (m.width, m.height) == (fused.width, fused.height));
-        self.prior = Some(rule.combine(fused, compression));
+        self.prior = Some(match &self.compression {
+            Some(c) => c.prior(rule, fused),
+            None => rule.combine(fused, None),
+        });
         true
     }
 
