@@ -1,15 +1,37 @@
 #!/usr/bin/env bash
-# Everything tamperscope needs on a fresh Debian machine, from the package registries only:
-# system packages, the ONNX Runtime library (from the PyPI onnxruntime wheel, into
-# third_party/onnxruntime/lib where the binary finds it by itself), the Python venv of the
-# model tools, the converted DeepLab model, and a release build. Safe to re-run.
+# Everything tamperscope needs on a fresh Debian machine, from the package registries only.
+#
+#   ./packaging/setup.sh              the app: system packages, the Python venv of the model tools
+#                                     (training/requirements-app-lock.txt, ~0.3 GB, no torch), the ONNX
+#                                     Runtime library (from the PyPI onnxruntime wheel, into
+#                                     third_party/onnxruntime/lib where the binary finds it by itself),
+#                                     the stand-in models, the converted DeepLab model, a release build.
+#   ./packaging/setup.sh --training   the same, plus the training environment in the same venv
+#                                     (training/requirements-lock.txt: torch and the rest, ~5 GB), needed
+#                                     by training/ and its tests (packaging/test.sh uses it).
+#
+# Safe to re-run; each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 ORT_VERSION=1.31.1
 PY=${PYTHON:-python3}
+TRAINING=0
+for arg in "$@"; do
+  case "$arg" in
+    --training) TRAINING=1 ;;
+    -h|--help) sed -n '2,13p' packaging/setup.sh; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
 
-log() { printf '\n== %s\n' "$*" >&2; }
+# Wall time of each step, printed at the end.
+T0=$SECONDS; STEP=""; STEP_T=$SECONDS; TIMES=()
+log() {
+  [ -z "$STEP" ] || TIMES+=("$(printf '%5d s  %s' $((SECONDS - STEP_T)) "$STEP")")
+  STEP=$1; STEP_T=$SECONDS
+  printf '\n== %s\n' "$*" >&2
+}
 
 if [ "${TAMPERSCOPE_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   need=()
@@ -17,17 +39,18 @@ if [ "${TAMPERSCOPE_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then
-    log "system packages: ${need[*]}"
+    log "system packages" "${need[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
 fi
 
-# A fresh set-up needs about 5 GB for the venv and 3 GB for the build; say so before pip or
-# cargo fail half-way with "No space left on device".
+# A fresh set-up needs about 0.3 GB for the app's venv (5 GB with --training) and 3 GB for the
+# build; say so before pip or cargo fail half-way with "No space left on device".
 need_gb=0
-[ -x .venv/bin/python ] || need_gb=$((need_gb + 5))
+if [ "$TRAINING" = 1 ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then need_gb=$((need_gb + 5))
+elif [ ! -x .venv/bin/python ]; then need_gb=$((need_gb + 1)); fi
 [ -x target/release/tamperscope ] || need_gb=$((need_gb + 3))
 free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
 if [ "$need_gb" -gt 0 ] && [ "${free_gb:-0}" -lt "$need_gb" ]; then
@@ -36,15 +59,18 @@ fi
 
 log "Python venv (.venv) for the model tools"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# No wheel cache, and one package per pip call: the venv takes ~5 GB (torch's CUDA libraries),
-# and a fresh install then never needs room for every downloaded wheel at once as well.
+# No wheel cache, and one package per pip call: with --training the venv takes ~5 GB (torch's CUDA
+# libraries), and a fresh install then never needs room for every downloaded wheel at once as well.
 PIP=(.venv/bin/python -m pip --no-cache-dir)
 # pip unpacks each wheel under TMPDIR (torch's is 1 GB unpacked); keep that on the project's disk, not in
 # a /tmp that may be a small RAM disk.
 export TMPDIR="$ROOT/.cache/tmp"
 mkdir -p "$TMPDIR"
 "${PIP[@]}" install -q pip==26.3
-missing=$(.venv/bin/python - training/requirements-lock.txt <<'PYEOF'
+# Installs the pins of a lock file that are not installed at that version, one at a time, --no-deps.
+install_lock() {
+  local missing
+  missing=$(.venv/bin/python - "$1" <<'PYEOF'
 import re, sys
 from importlib import metadata
 canon = lambda n: re.sub(r"[-_.]+", "-", n).lower()
@@ -57,11 +83,18 @@ for line in open(sys.argv[1]):
             print(line)
 PYEOF
 )
-if [ -n "$missing" ]; then
-  echo "installing $(echo "$missing" | wc -l) pinned packages (training/requirements-lock.txt)" >&2
-  for pin in $missing; do
-    "${PIP[@]}" install -q --no-deps "$pin"
-  done
+  if [ -n "$missing" ]; then
+    echo "installing $(echo "$missing" | wc -l) pinned packages ($1)" >&2
+    for pin in $missing; do
+      "${PIP[@]}" install -q --no-deps "$pin"
+    done
+  fi
+}
+# The app's set-up (ONNX Runtime download, stand-in models, DeepLab conversion): no torch.
+install_lock training/requirements-app-lock.txt
+if [ "$TRAINING" = 1 ]; then
+  log "training environment (torch and the rest, ~5 GB)"
+  install_lock training/requirements-lock.txt
 fi
 
 log "ONNX Runtime $ORT_VERSION library from the PyPI wheel"
@@ -108,4 +141,12 @@ fi
 
 log "build (release)"
 cargo build --release --locked
-echo "setup done: target/release/tamperscope" >&2
+log done
+echo "set-up times:" >&2
+printf '  %s\n' "${TIMES[@]}" >&2
+printf '%5d s  total\n' $((SECONDS - T0)) | sed 's/^/  /' >&2
+if [ "$TRAINING" = 1 ]; then
+  echo "setup done: target/release/tamperscope (with the training environment)" >&2
+else
+  echo "setup done: target/release/tamperscope (training environment: ./packaging/setup.sh --training)" >&2
+fi
