@@ -124,6 +124,20 @@ PYEOF
   echo "$ORT_VERSION" > "$ORT_DIR/VERSION"
   rm -rf "$tmp"
 fi
+# Its licence and third-party notices (shipped in the Debian package), from the venv's onnxruntime
+# of the same version (training/requirements-app-lock.txt).
+if [ ! -f third_party/onnxruntime/LICENSE ] || [ ! -f third_party/onnxruntime/ThirdPartyNotices.txt ]; then
+  .venv/bin/python - "$ORT_VERSION" third_party/onnxruntime <<'PYEOF'
+import importlib.util, os, shutil, sys
+from importlib import metadata
+version, dest = sys.argv[1], sys.argv[2]
+if metadata.version("onnxruntime") != version:
+    sys.exit(f"the venv has onnxruntime {metadata.version('onnxruntime')}, the library is {version}")
+src = importlib.util.find_spec("onnxruntime").submodule_search_locations[0]
+for name in ("LICENSE", "ThirdPartyNotices.txt"):
+    shutil.copyfile(os.path.join(src, name), os.path.join(dest, name))
+PYEOF
+fi
 
 log "stand-in models (generated, deterministic)"
 PYTHONPATH=training .venv/bin/python -m tamperscope_training.standin --out-dir models >/dev/null

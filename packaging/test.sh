@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# All tests: set-up (idempotent), Rust unit + integration + UI tests (headless wgpu on lavapipe),
-# and the Python tool/training tests.
+# All tests: set-up with the training environment (idempotent; the Python tests need torch), the
+# app lock's consistency, Rust unit + integration + UI tests (headless wgpu on lavapipe), the Debian
+# package (built, unpacked into a temporary root, run on a sample), and the Python tool/training tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./packaging/setup.sh
+./packaging/setup.sh --training
+echo "== app lock (training/requirements-app-lock.txt)" >&2
+.venv/bin/python packaging/check_app_lock.py
 echo "== cargo test" >&2
 cargo test --release --locked --all-targets
+echo "== Debian package" >&2
+./packaging/test_deb.sh
 echo "== python tests" >&2
 PYTHONPATH=training .venv/bin/python -m pytest -q training/tests
 echo "all tests passed" >&2

@@ -12,24 +12,38 @@ use crate::manifest::{Manifest, ModelEntry};
 
 pub const MODELS_ENV: &str = "TAMPERSCOPE_MODELS";
 
-/// The `models/` folder that ships with the program: the source tree it was built from when
-/// that still exists (a development build), else beside or above the executable (an installed
-/// layout such as `share/tamperscope/models`).
+/// The `models/` folder that ships with the program: an installed package's
+/// `share/tamperscope/models` above the executable (`/usr/bin/tamperscope` ->
+/// `/usr/share/tamperscope/models`, also when the package is unpacked under another root), else the
+/// source tree it was built from when that still exists (a development build), else `models/`
+/// beside or above the executable.
 pub fn repo_models_dir() -> PathBuf {
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let exe = std::env::current_exe().ok();
+    if let Some(installed) = exe.as_deref().and_then(installed_models_dir) {
+        return installed;
+    }
     if source.join("manifest.toml").is_file() {
         return source;
     }
-    if let Ok(exe) = std::env::current_exe() {
+    if let Some(exe) = exe {
         for dir in exe.ancestors().skip(1).take(4) {
-            for candidate in [dir.join("models"), dir.join("share/tamperscope/models")] {
-                if candidate.join("manifest.toml").is_file() {
-                    return candidate;
-                }
+            let candidate = dir.join("models");
+            if candidate.join("manifest.toml").is_file() {
+                return candidate;
             }
         }
     }
     source
+}
+
+/// `share/tamperscope/models` of a package installation holding the executable `exe`.
+fn installed_models_dir(exe: &Path) -> Option<PathBuf> {
+    exe.ancestors()
+        .skip(1)
+        .take(4)
+        .map(|dir| dir.join("share/tamperscope/models"))
+        .find(|candidate| candidate.join("manifest.toml").is_file())
 }
 
 /// The user's model folder (e.g. `~/.local/share/tamperscope/models`).
@@ -206,5 +220,21 @@ pub fn install_hint(entry: &ModelEntry) -> String {
             "Obtain the file {} and run: tamperscope models install {} --from FILE",
             entry.file, entry.name
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installed_layout_is_found_above_the_executable() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let exe = root.path().join("usr/bin/tamperscope");
+        assert_eq!(installed_models_dir(&exe), None);
+        let models = root.path().join("usr/share/tamperscope/models");
+        std::fs::create_dir_all(&models).expect("mkdir");
+        std::fs::write(models.join("manifest.toml"), "").expect("write");
+        assert_eq!(installed_models_dir(&exe), Some(models));
     }
 }

@@ -46,16 +46,26 @@ pub fn dylib_candidates() -> Vec<PathBuf> {
         out.push(PathBuf::from(p));
     }
     if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1).take(4) {
-            out.push(dir.join("lib").join(LIB_NAME));
-            out.push(dir.join("third_party/onnxruntime/lib").join(LIB_NAME));
-        }
+        out.extend(dylib_candidates_near(&exe));
     }
     out.push(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("third_party/onnxruntime/lib")
             .join(LIB_NAME),
     );
+    out
+}
+
+/// Candidates beside or above the executable `exe`: `lib/`, an installed package's private
+/// `lib/tamperscope/` (`/usr/bin/tamperscope` -> `/usr/lib/tamperscope/libonnxruntime.so`, also
+/// when the package is unpacked under another root), and a source tree's `third_party/`.
+fn dylib_candidates_near(exe: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in exe.ancestors().skip(1).take(4) {
+        out.push(dir.join("lib").join(LIB_NAME));
+        out.push(dir.join("lib/tamperscope").join(LIB_NAME));
+        out.push(dir.join("third_party/onnxruntime/lib").join(LIB_NAME));
+    }
     out
 }
 
@@ -198,4 +208,19 @@ pub fn check_contract(entry: &crate::manifest::ModelEntry, session: &Session) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installed_package_library_is_a_candidate() {
+        let c = dylib_candidates_near(Path::new("/opt/root/usr/bin/tamperscope"));
+        assert!(c.contains(&PathBuf::from(
+            "/opt/root/usr/lib/tamperscope/libonnxruntime.so"
+        )));
+        let c = dylib_candidates_near(Path::new("/usr/bin/tamperscope"));
+        assert!(c.contains(&PathBuf::from("/usr/lib/tamperscope/libonnxruntime.so")));
+    }
 }
