@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # All tests: set-up with the training environment (idempotent; the Python tests need torch), the
-# app lock's consistency, Rust unit + integration + UI tests (headless wgpu on lavapipe), the Debian
-# package (built, unpacked into a temporary root, run on a sample), and the Python tool/training tests.
+# app lock's consistency, the relative links of README.md and docs/, Rust unit + integration + UI
+# tests (headless wgpu on lavapipe), the Debian package (built, installed into a temporary root, run
+# on a sample, removed), and the Python tool/training tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./packaging/setup.sh --training
-echo "== app lock (training/requirements-app-lock.txt)" >&2
+echo "== app lock (training/requirements-app-lock.txt), documentation links" >&2
 .venv/bin/python packaging/check_app_lock.py
+python3 packaging/check_links.py
 echo "== cargo test" >&2
 cargo test --release --locked --all-targets
 echo "== Debian package" >&2
