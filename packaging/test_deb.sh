@@ -4,7 +4,8 @@
 # (dpkg --root; its dependencies are the host's), analyse a sample with the installed binary and a
 # clean environment (no ORT_DYLIB_PATH / TAMPERSCOPE_MODELS, an empty HOME), check that the result
 # exists, came from the installed library and models and names the DeepLab segmenter, then remove
-# the package with dpkg and check that nothing of it is left. Needs packaging/setup.sh first.
+# the package with dpkg and check that nothing of it is left. The desktop app from the package is also
+# started under Xvfb on the sample. Needs packaging/setup.sh first.
 #
 #   ./packaging/test_deb.sh   (KEEP=1 keeps the temporary folder; DEB_OUT=DIR keeps the .deb;
 #                              DEB_FAST=0 compresses it as `cargo deb` does by default)
@@ -84,6 +85,21 @@ fi
 loaded=$(cat "$TMP"/ld.* 2>/dev/null | grep -o 'file=[^ ]*libonnxruntime\.so[^ ]*' | sort -u | sed 's/^file=//')
 [ "$loaded" = "$R/usr/lib/tamperscope/libonnxruntime.so" ] || fail "loaded ONNX Runtime from '${loaded:-nowhere}', not the package"
 echo "test_deb: analyze wrote $n files; the result names DeepLab and the installed models" >&2
+
+# The desktop app from the package, headless (Xvfb, Mesa's software Vulkan): it must open the sample,
+# finish the analysis and upload its layers (TAMPERSCOPE_APP_STATS logs the GPU uploads) within 20 s.
+if command -v xvfb-run >/dev/null; then
+  mkdir -p "$TMP/xdg" && chmod 700 "$TMP/xdg"
+  rc=0
+  env -i HOME="$TMP/home" XDG_RUNTIME_DIR="$TMP/xdg" TAMPERSCOPE_APP_STATS=1 PATH=/usr/bin:/bin LANG=C.UTF-8 \
+    xvfb-run -a -s "-screen 0 1280x800x24" timeout 20 "$R/usr/bin/tamperscope" "$ROOT/$SAMPLE" \
+    > "$TMP/app.log" 2>&1 || rc=$?
+  [ "$rc" = 124 ] || { tail -20 "$TMP/app.log" >&2; fail "the desktop app exited with status $rc within 20 s"; }
+  grep -q 'heat_layers: [1-9]' "$TMP/app.log" || { tail -20 "$TMP/app.log" >&2; fail "the desktop app drew no layers in 20 s"; }
+  echo "test_deb: the desktop app opened the sample and drew its layers" >&2
+else
+  echo "test_deb: no xvfb-run: the desktop app was not started" >&2
+fi
 
 # Remove it: nothing of the package may be left.
 dpkg --root="$R" --force-not-root --force-script-chrootless --purge tamperscope >/dev/null 2>"$TMP/dpkg.err" \
