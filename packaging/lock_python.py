@@ -8,6 +8,10 @@ GPU kernel compiler that torch's Linux wheel pulls in for torch.compile, is left
 here compiles (1 GB installed).
 
 Run: .venv/bin/python packaging/lock_python.py
+
+training/requirements-app-lock.txt (the app's set-up, no torch) is a hand-kept subset at the same
+versions: after regenerating, update its versions; packaging/check_app_lock.py (run by test.sh) fails
+until they match.
 """
 import json
 import subprocess
@@ -43,6 +47,7 @@ def main() -> int:
     out = ROOT / "training" / "requirements-lock.txt"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out.relative_to(ROOT)}: {len(lines) - 3 - len(LEFT_OUT)} packages")
+    print("now bring training/requirements-app-lock.txt to the same versions (packaging/check_app_lock.py)")
     return 0
 
 
