@@ -228,6 +228,23 @@ pub fn orient_map(map: &Map, exif_orientation: u8) -> Map {
     Map::new(w, h, rgb.pixels().map(|p| p.0[0]).collect())
 }
 
+/// Re-references compression log-odds so that the image's median pixel is at most neutral:
+/// `L' = L - max(median(L), 0)`. The manipulated region is a minority of the image (the rule
+/// that also orients NA-DJPG, METHOD.md section 9), so when more than half the pixels lean
+/// "tampered" the per-block likelihood ratios are miscalibrated for this file (textured
+/// backgrounds whose double-compression trace is weak), not the image mostly pasted. Maps whose
+/// median leans authentic are unchanged. Chosen on CASIA v1 val (development figure,
+/// docs/compression.md): A-DJPG F1@0.5 +0.02; no change on the generated double-JPEG set.
+pub fn reference_to_majority(mut log_odds: Map) -> Map {
+    let median = percentile(&log_odds.data, 0.5);
+    if median > 0.0 {
+        for v in &mut log_odds.data {
+            *v -= median;
+        }
+    }
+    log_odds
+}
+
 /// Compression-history evidence of a loaded image, at working size `(w, h)`.
 pub fn compression_maps(
     image: &LoadedImage,
@@ -267,7 +284,8 @@ pub fn compression_maps(
         .as_ref()
         .map(|n| to_working(n.map.to_pixels(ev.width, ev.height)));
     let has_trace = ev.adjpg.used() > 0 || ev.na.is_some();
-    let combined_log_odds = has_trace.then(|| to_working(ev.combined_log_odds_pixels()));
+    let combined_log_odds =
+        has_trace.then(|| reference_to_majority(to_working(ev.combined_log_odds_pixels())));
     let combined = combined_log_odds.as_ref().map(|l| {
         Map::new(
             l.width,
@@ -849,4 +867,19 @@ pub fn downscale_rgb(rgb: &RgbImage, w: usize, h: usize) -> RgbImage {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_to_majority_shifts_only_maps_leaning_tampered() {
+        // Median 2 (leans tampered): shifted down by 2, order kept.
+        let m = reference_to_majority(Map::new(5, 1, vec![1.0, 2.0, 3.0, 2.0, 9.0]));
+        assert_eq!(m.data, vec![-1.0, 0.0, 1.0, 0.0, 7.0]);
+        // Median -1 (leans authentic): unchanged.
+        let m = reference_to_majority(Map::new(3, 1, vec![-3.0, -1.0, 4.0]));
+        assert_eq!(m.data, vec![-3.0, -1.0, 4.0]);
+    }
 }
