@@ -11,6 +11,7 @@ pub mod cam;
 pub mod classifier;
 pub mod colormap;
 pub mod compression;
+pub mod copymove;
 pub mod ela;
 pub mod error;
 pub mod eval;
