@@ -655,6 +655,11 @@ fn print_summary(rec: &tamperscope::output::AnalysisRecord) {
             println!("  compression: {line}");
         }
     }
+    if let Some(c) = &rec.copy_move {
+        for line in &c.summary {
+            println!("  copy-move (score {:.2}): {line}", c.score);
+        }
+    }
     for s in &rec.segmenters {
         match s.chosen {
             Some(c) => println!(

@@ -38,6 +38,40 @@ pub struct AnalysisRecord {
     /// The verdict of classifier and compression evidence together; absent in older records.
     #[serde(default)]
     pub verdict: Option<VerdictRecord>,
+    /// Copy-move (clone) evidence; absent in older records. Not part of the verdict yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_move: Option<CopyMoveRecord>,
+}
+
+/// Figures behind the copy-move map (src/copymove.rs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CopyMoveRecord {
+    /// Why no search was made (image too small, flat).
+    pub absent: Option<String>,
+    /// Image-level clone score in [0, 1] ([`crate::copymove::CopyMove::score`]).
+    pub score: f32,
+    /// Fraction of the image marked as source or copy.
+    pub marked_fraction: f32,
+    /// Each region's dominant offset `(dx, dy)` to its partner, px of the oriented file, in region
+    /// order.
+    pub offsets: Vec<[f32; 2]>,
+    /// The regions, largest first; boxes and offsets in pixels of the oriented file.
+    pub regions: Vec<crate::copymove::CloneRegion>,
+    /// The findings in words.
+    pub summary: Vec<String>,
+}
+
+impl CopyMoveRecord {
+    pub fn from_evidence(c: &crate::copymove::CopyMove) -> Self {
+        CopyMoveRecord {
+            absent: c.absent.clone(),
+            score: c.score,
+            marked_fraction: c.marked_fraction(),
+            offsets: c.regions.iter().map(|r| r.offset).collect(),
+            regions: c.regions.clone(),
+            summary: c.summary(),
+        }
+    }
 }
 
 /// The answer: was the image manipulated, and on what evidence.
@@ -316,6 +350,10 @@ pub fn record(
                 prior: params.prior.name(),
             }
         }),
+        copy_move: analysis
+            .copy_move
+            .as_ref()
+            .map(CopyMoveRecord::from_evidence),
     }
 }
 
@@ -469,6 +507,9 @@ pub fn write_maps(
         }
     }
     heat("prior", &analysis.prior, &mut put)?;
+    if let Some(cm) = &analysis.copy_move {
+        heat("copymove", &cm.map, &mut put)?;
+    }
     for s in &analysis.segmenters {
         let name = sanitize(&s.segmentation.segmenter);
         let masks = regions_overlay(photo, s.segmentation.regions.iter().map(|r| &r.mask));

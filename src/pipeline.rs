@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::cam::{geometric_mean, grad_cam};
 use crate::classifier::{Classifier, VariantInfo};
 use crate::compression::{CompressionEvidence, CompressionParams};
+use crate::copymove::{CopyMove, CopyMoveParams};
 use crate::ela::{SignedEla, signed_ela};
 use crate::error::{EngineError, Result};
 use crate::imageio::{ImageInfo, LoadedImage, load_image};
@@ -53,6 +54,8 @@ pub struct AnalysisParams {
     pub compression: CompressionParams,
     /// The prior that the similarity and the refinement use (sections 5-6).
     pub prior: PriorRule,
+    /// Copy-move (clone) detection (src/copymove.rs). Not part of the prior or the verdict yet.
+    pub copy_move: CopyMoveParams,
 }
 
 /// Which map is the prior of the similarity `S` and the Bayesian refinement (METHOD.md sections
@@ -245,6 +248,15 @@ pub fn reference_to_majority(mut log_odds: Map) -> Map {
     log_odds
 }
 
+/// Copy-move evidence of a prepared image: the detector runs on the working image (its map is at
+/// the working resolution), and the regions' boxes and offsets are expressed in pixels of the
+/// oriented file.
+pub fn copy_move_evidence(prepared: &Prepared, params: &CopyMoveParams) -> CopyMove {
+    let cm = crate::copymove::detect(&prepared.working, params);
+    let ww = prepared.working.width().max(1);
+    cm.scaled(prepared.image.info.width as f32 / ww as f32)
+}
+
 /// Compression-history evidence of a loaded image, at working size `(w, h)`.
 pub fn compression_maps(
     image: &LoadedImage,
@@ -318,6 +330,7 @@ impl Default for AnalysisParams {
             threads: 0,
             compression: CompressionParams::default(),
             prior: PriorRule::default(),
+            copy_move: CopyMoveParams::default(),
         }
     }
 }
@@ -437,6 +450,9 @@ pub struct Analysis {
     /// The prior the segmenters were scored against (`params.prior` applied to `A` and the
     /// compression posterior; equals `A` under the paper's configuration).
     pub prior: Map,
+    /// Copy-move evidence at the working resolution, offsets and boxes in pixels of the (oriented)
+    /// file; None where it was not computed (analyses assembled by the app).
+    pub copy_move: Option<CopyMove>,
     pub segmenters: Vec<SegmenterResult>,
     pub segmenter_errors: Vec<Unavailable>,
     pub timings: Vec<StageTime>,
@@ -635,7 +651,7 @@ impl Engine {
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Analysis> {
-        let total = 5 + self.segmenters.len();
+        let total = 6 + self.segmenters.len();
         let mut timings = Vec::new();
         let mut index = 0;
         let mut stage = |name: &str, progress: &mut dyn FnMut(Progress)| -> Result<Instant> {
@@ -685,6 +701,10 @@ impl Engine {
         );
         done("compression", t, &mut timings, progress);
 
+        let t = stage("copy-move", progress)?;
+        let copy_move = copy_move_evidence(&prepared, &self.params.copy_move);
+        done("copy-move", t, &mut timings, progress);
+
         let t = stage("classify", progress)?;
         let (variants, fused) = self.classify(&prepared)?;
         done("classify", t, &mut timings, progress);
@@ -722,6 +742,7 @@ impl Engine {
             fused,
             compression,
             prior,
+            copy_move: Some(copy_move),
             segmenters,
             segmenter_errors,
             timings,

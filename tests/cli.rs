@@ -69,11 +69,29 @@ fn analyze_writes_json_and_maps() {
         "chosen_felzenszwalb.png",
         "refined_felzenszwalb.png",
         "refined_felzenszwalb_raw.png",
+        "copymove.png",
+        "copymove_raw.png",
     ] {
         let img = image::open(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(img.width(), 512, "{f}");
     }
     assert!(out.path().join("ladybird_copymove/analysis.json").is_file());
+    // Copy-move evidence: its stage, its JSON section and its map.
+    assert!(
+        json["timings_ms"]
+            .as_array()
+            .expect("timings")
+            .iter()
+            .any(|t| t["stage"] == "copy-move")
+    );
+    let cm = &json["copy_move"];
+    let score = cm["score"].as_f64().expect("copy-move score");
+    assert!((0.0..=1.0).contains(&score));
+    assert!(!cm["summary"].as_array().expect("summary").is_empty());
+    assert_eq!(
+        cm["offsets"].as_array().map(Vec::len),
+        cm["regions"].as_array().map(Vec::len)
+    );
 }
 
 #[test]

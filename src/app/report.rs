@@ -143,6 +143,7 @@ impl TamperscopeApp {
             fused,
             compression,
             prior,
+            copy_move: None,
             segmenters: doc.segs.iter().map(|s| s.result.clone()).collect(),
             segmenter_errors: doc.seg_errors.clone(),
             timings: doc
