@@ -355,6 +355,9 @@ pub struct FigureRow {
 }
 
 pub struct Figures {
+    /// The answer at a glance, for page 1: the input and the default heatmap `H` of the first
+    /// segmenter that chose a region (its region outlined), or the prior when none did.
+    pub main: FigureRow,
     pub rows: Vec<FigureRow>,
     /// One composed view per bookmark, in bookmark order.
     pub bookmarks: Vec<Figure>,
@@ -520,10 +523,39 @@ pub fn figures(analysis: &Analysis, bookmarks: &[Bookmark], cmap: ColorMap) -> R
         .collect::<Result<Vec<_>>>()?;
     let strip = legend_strip(cmap);
     Ok(Figures {
+        main: main_row(analysis, cmap)?,
         rows,
         bookmarks,
         legend_png: png_rgb(strip.width(), strip.height(), strip.as_raw())?,
         cmap,
+    })
+}
+
+/// Page 1's figure: what the analyst asked (where?), answered with the default heatmap.
+fn main_row(analysis: &Analysis, cmap: ColorMap) -> Result<FigureRow> {
+    let photo = &analysis.working;
+    let answer = analysis.segmenters.iter().find_map(|s| {
+        let (c, refined) = (s.chosen?, s.refined.as_ref()?);
+        Some((s, &s.segmentation.regions[c].mask, refined))
+    });
+    let second = match answer {
+        Some((s, chosen, refined)) => figure(
+            format!(
+                "Heatmap H ({}), chosen region outlined",
+                s.segmentation.segmenter
+            ),
+            &outline(&heat_overlay(photo, refined, cmap, 0.6), chosen),
+            true,
+        )?,
+        None => figure(
+            "Prior (no segmenter chose a region)",
+            &heat_overlay(photo, &analysis.prior, cmap, 0.6),
+            true,
+        )?,
+    };
+    Ok(FigureRow {
+        heading: "Where: the input and the heatmap".into(),
+        figures: vec![figure("Input (working resolution)", photo, false)?, second],
     })
 }
 
@@ -683,10 +715,14 @@ pub fn verdict_rows(doc: &ReportDoc) -> Vec<String> {
         }
     ));
     if let Some(v) = &doc.analysis.verdict {
-        rows.push(format!(
-            "Verdict with the compression evidence: p = {:.4} - {} (classifier {:.4}, compression score {:.4}; 1 - (1 - classifier)(1 - compression))",
-            v.probability, v.verdict, v.classifier_probability, v.compression_score
-        ));
+        // The answer leads; the per-variant figures behind it follow.
+        rows.insert(
+            0,
+            format!(
+                "Verdict with the compression evidence: p = {:.4} - {} (classifier {:.4}, compression score {:.4}; 1 - (1 - classifier)(1 - compression))",
+                v.probability, v.verdict, v.classifier_probability, v.compression_score
+            ),
+        );
         rows.push(format!("Prior of the refinement: {}", v.prior));
     }
     if let Some(c) = &doc.analysis.compression {
@@ -737,6 +773,28 @@ fn data_uri(png: &[u8]) -> String {
 }
 
 /// A self-contained HTML page: images embedded as base64 PNG data URIs, no external resource.
+/// One row of figures as HTML, each with its caption and, for heat maps, the colour scale.
+fn html_row(h: &mut String, row: &FigureRow, legend: &str) {
+    h.push_str(&format!("<h3>{}</h3>\n<div>\n", esc(&row.heading)));
+    for f in &row.figures {
+        h.push_str(&format!(
+            "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}",
+            data_uri(&f.png),
+            esc(&f.title),
+            f.width,
+            f.height,
+            esc(&f.title)
+        ));
+        if f.legend {
+            h.push_str(&format!(
+                "<div class=\"legend\">0 <img src=\"{legend}\" alt=\"colour scale 0 to 1\"> 1</div>"
+            ));
+        }
+        h.push_str("</figcaption></figure>\n");
+    }
+    h.push_str("</div>\n");
+}
+
 pub fn render_html(doc: &ReportDoc, figs: &Figures) -> String {
     let a = &doc.analysis;
     let mut h = String::new();
@@ -758,15 +816,8 @@ pub fn render_html(doc: &ReportDoc, figs: &Figures) -> String {
             esc(&v)
         ));
     }
-    h.push_str("</table>\n<h2>Models</h2>\n<ul>\n");
-    for m in model_rows(doc) {
-        h.push_str(&format!("<li>{}</li>\n", esc(&m)));
-    }
-    h.push_str("</ul>\n<h2>Parameters</h2>\n<ul class=\"mono\">\n");
-    for p in param_rows(&a.params) {
-        h.push_str(&format!("<li>{}</li>\n", esc(&p)));
-    }
-    h.push_str("</ul>\n<h2>Verdict</h2>\n<ul>\n");
+    // Page-1 order (issue 16): the answer and its figure first, provenance after the figures.
+    h.push_str("</table>\n<h2>Verdict</h2>\n<ul>\n");
     for v in verdict_rows(doc) {
         let class = if v.contains("stand-in") {
             " class=\"warn\""
@@ -776,29 +827,23 @@ pub fn render_html(doc: &ReportDoc, figs: &Figures) -> String {
         h.push_str(&format!("<li{class}>{}</li>\n", esc(&v)));
     }
     h.push_str(&format!(
-        "</ul>\n<p><b>Limitation - measured accuracy:</b> {}</p>\n<h2>Figures</h2>\n",
+        "</ul>\n<p><b>Limitation - measured accuracy:</b> {}</p>\n",
         esc(&doc.accuracy.statement)
     ));
+    html_row(&mut h, &figs.main, &legend);
+    h.push_str("<h2>Figures</h2>\n");
     for row in &figs.rows {
-        h.push_str(&format!("<h3>{}</h3>\n<div>\n", esc(&row.heading)));
-        for f in &row.figures {
-            h.push_str(&format!(
-                "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}",
-                data_uri(&f.png),
-                esc(&f.title),
-                f.width,
-                f.height,
-                esc(&f.title)
-            ));
-            if f.legend {
-                h.push_str(&format!(
-                    "<div class=\"legend\">0 <img src=\"{legend}\" alt=\"colour scale 0 to 1\"> 1</div>"
-                ));
-            }
-            h.push_str("</figcaption></figure>\n");
-        }
-        h.push_str("</div>\n");
+        html_row(&mut h, row, &legend);
     }
+    h.push_str("<h2>Models</h2>\n<ul>\n");
+    for m in model_rows(doc) {
+        h.push_str(&format!("<li>{}</li>\n", esc(&m)));
+    }
+    h.push_str("</ul>\n<h2>Parameters</h2>\n<ul class=\"mono\">\n");
+    for p in param_rows(&a.params) {
+        h.push_str(&format!("<li>{}</li>\n", esc(&p)));
+    }
+    h.push_str("</ul>\n");
     let pixels = a.working_size[0] * a.working_size[1];
     h.push_str("<h2>Similarity</h2>\n");
     for s in &a.segmenters {
@@ -923,6 +968,61 @@ impl Layout {
         }
     }
 
+    /// Two figures per row under the row's heading, with captions and colour scales.
+    fn figure_row(&mut self, row: &FigureRow, legend_png: &[u8], col_w: f32) {
+        let l = self;
+        let img_h = row
+            .figures
+            .iter()
+            .map(|f| col_w * f.height as f32 / f.width.max(1) as f32)
+            .fold(0.0, f32::max);
+        l.need(img_h + 60.0);
+        l.heading(10.0, &row.heading);
+        let top = l.y;
+        for (i, f) in row.figures.iter().enumerate() {
+            let x = MARGIN + i as f32 * (col_w + 10.0);
+            let h = col_w * f.height as f32 / f.width.max(1) as f32;
+            l.push(Item::Image {
+                x,
+                y: top,
+                w: col_w,
+                h,
+                png: f.png.clone(),
+            });
+            l.push(Item::Text {
+                x,
+                y: top + h + 10.0,
+                size: 7.5,
+                mono: false,
+                text: f.title.clone(),
+            });
+            if f.legend {
+                l.push(Item::Text {
+                    x,
+                    y: top + h + 24.0,
+                    size: 7.0,
+                    mono: false,
+                    text: "0".into(),
+                });
+                l.push(Item::Image {
+                    x: x + 8.0,
+                    y: top + h + 17.0,
+                    w: 128.0,
+                    h: 8.0,
+                    png: legend_png.to_vec(),
+                });
+                l.push(Item::Text {
+                    x: x + 140.0,
+                    y: top + h + 24.0,
+                    size: 7.0,
+                    mono: false,
+                    text: "1".into(),
+                });
+            }
+        }
+        l.y = top + img_h + 34.0;
+    }
+
     fn heading(&mut self, size: f32, text: &str) {
         self.need(size * 3.0);
         self.y += size * 0.6;
@@ -977,11 +1077,8 @@ fn lay_out(doc: &ReportDoc, figs: &Figures) -> Layout {
             &format!("{k}: {v}"),
         );
     }
-    l.heading(12.0, "Models");
-    for m in model_rows(doc) {
-        l.text(MARGIN, 8.0, false, &m);
-        l.y += 2.0;
-    }
+    // Page 1 (issue 16): the case, the answer in words, its accuracy and the main figure;
+    // the other figures, then models and parameters follow.
     l.heading(12.0, "Verdict");
     for v in verdict_rows(doc) {
         l.text(MARGIN, 9.0, false, &v);
@@ -993,68 +1090,25 @@ fn lay_out(doc: &ReportDoc, figs: &Figures) -> Layout {
         false,
         &format!("Limitation - measured accuracy: {}", doc.accuracy.statement),
     );
+    let col_w = (PAGE_W - 2.0 * MARGIN - 10.0) / 2.0;
+    l.figure_row(&figs.main, &figs.legend_png, col_w);
+    l.new_page();
+    l.heading(14.0, "Figures");
+    for row in &figs.rows {
+        l.figure_row(row, &figs.legend_png, col_w);
+    }
+    l.new_page();
+    l.heading(12.0, "Models");
+    for m in model_rows(doc) {
+        l.text(MARGIN, 8.0, false, &m);
+        l.y += 2.0;
+    }
     l.heading(12.0, "Parameters");
     for p in param_rows(&a.params) {
         l.text(MARGIN, 8.0, true, &p);
     }
-    // Figures: two per row.
-    l.new_page();
-    l.heading(14.0, "Figures");
-    let col_w = (PAGE_W - 2.0 * MARGIN - 10.0) / 2.0;
-    for row in &figs.rows {
-        let img_h = row
-            .figures
-            .iter()
-            .map(|f| col_w * f.height as f32 / f.width.max(1) as f32)
-            .fold(0.0, f32::max);
-        l.need(img_h + 60.0);
-        l.heading(10.0, &row.heading);
-        let top = l.y;
-        for (i, f) in row.figures.iter().enumerate() {
-            let x = MARGIN + i as f32 * (col_w + 10.0);
-            let h = col_w * f.height as f32 / f.width.max(1) as f32;
-            l.push(Item::Image {
-                x,
-                y: top,
-                w: col_w,
-                h,
-                png: f.png.clone(),
-            });
-            l.push(Item::Text {
-                x,
-                y: top + h + 10.0,
-                size: 7.5,
-                mono: false,
-                text: f.title.clone(),
-            });
-            if f.legend {
-                l.push(Item::Text {
-                    x,
-                    y: top + h + 24.0,
-                    size: 7.0,
-                    mono: false,
-                    text: "0".into(),
-                });
-                l.push(Item::Image {
-                    x: x + 8.0,
-                    y: top + h + 17.0,
-                    w: 128.0,
-                    h: 8.0,
-                    png: figs.legend_png.clone(),
-                });
-                l.push(Item::Text {
-                    x: x + 140.0,
-                    y: top + h + 24.0,
-                    size: 7.0,
-                    mono: false,
-                    text: "1".into(),
-                });
-            }
-        }
-        l.y = top + img_h + 34.0;
-    }
     // Tables.
-    l.new_page();
+    l.need(120.0);
     l.heading(14.0, "Similarity of the masks to the fused map");
     let pixels = a.working_size[0] * a.working_size[1];
     let cols = [0.0, 30.0, 200.0, 260.0, 340.0, 430.0];

@@ -262,6 +262,12 @@ fn pdf_renders_with_expected_pages_and_images() {
     assert_eq!(figs.bookmarks.len(), 1);
     let html = render_html(&doc, &figs);
     assert!(html.contains("whole image, fused"));
+    // Page-1 order: the verdict and the main figure come before the provenance.
+    let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+    assert!(at("<h2>Verdict</h2>") < at("Where: the input and the heatmap"));
+    assert!(at("Where: the input and the heatmap") < at("<h2>Figures</h2>"));
+    assert!(at("<h2>Figures</h2>") < at("<h2>Models</h2>"));
+    assert_eq!(figs.main.figures.len(), 2);
     let pdf = render_pdf(&doc, &figs).expect("pdf");
     assert!(pdf.pages >= 3, "{} pages", pdf.pages);
     let Some(()) = pdftoppm() else { return };
@@ -305,6 +311,19 @@ fn pdf_renders_with_expected_pages_and_images() {
         }
     }
     assert!(colourful >= 2, "figure pages with colour: {colourful}");
+    // Page 1 carries the main figure (photo and heatmap), not only text.
+    let first = image::open(&pages[0]).expect("png").to_rgb8();
+    let sat = first
+        .pixels()
+        .filter(|px| {
+            let (mx, mn) = (
+                *px.0.iter().max().expect("c"),
+                *px.0.iter().min().expect("c"),
+            );
+            mx - mn > 60
+        })
+        .count();
+    assert!(sat > 1000, "page 1 has no figure ({sat} saturated pixels)");
 }
 
 #[test]
