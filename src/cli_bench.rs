@@ -19,6 +19,9 @@ pub struct BenchArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Time only the load and the compression-history stages (no model, ELA or segmenter).
+    #[arg(long)]
+    pub compression_only: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -67,6 +70,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
                 let _ = tamperscope::compression::na_djpg(&coefs, p);
                 clock("compression: NA-DJPG", t);
             }
+        }
+        if args.compression_only {
+            if run > 0 {
+                for (n, ms) in times {
+                    record(&n, ms, &mut samples);
+                }
+            }
+            continue;
         }
         let t = Instant::now();
         let prepared = engine.prepare(image)?;

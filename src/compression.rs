@@ -245,6 +245,14 @@ impl CompressionEvidence {
         out
     }
 }
+// ------------------------------------------------------------------------- transforms, threads
+//
+// Speed without changing the numbers: every transform below adds the same products in the same
+// order as the plain matrix form `X = C x C^T` / `x = C^T X C` (products that are exactly zero
+// are skipped, which leaves an f64 sum unchanged), so the maps and fits are bit-identical to
+// the straightforward implementation; only the work that is done changed (sparse inverse
+// transforms, pixels decoded only where a statistic reads them, one pass over the blocks for
+// all frequencies, a shared row transform for the 8 vertical grid shifts).
 
 /// 8-point orthonormal DCT-II matrix, `C[k][n]` (so `X = C x C^T`, `x = C^T X C`).
 fn dct_matrix() -> [[f64; 8]; 8] {
@@ -258,93 +266,236 @@ fn dct_matrix() -> [[f64; 8]; 8] {
     c
 }
 
-/// 2-D orthonormal DCT of the 8x8 block of `img` (row stride `stride`) at (x0, y0).
-fn dct_block(
-    c: &[[f64; 8]; 8],
-    img: &[f64],
-    stride: usize,
-    x0: usize,
-    y0: usize,
-    out: &mut [f64; 64],
-) {
-    let mut tmp = [0f64; 64];
-    for i in 0..8 {
-        let row = &img[(y0 + i) * stride + x0..(y0 + i) * stride + x0 + 8];
+/// The DCT matrix and its transpose (`ct[n][k] = C[k][n]`), built once per analysis.
+struct Dct {
+    c: [[f64; 8]; 8],
+    ct: [[f64; 8]; 8],
+}
+
+impl Dct {
+    fn new() -> Self {
+        let c = dct_matrix();
+        let mut ct = [[0f64; 8]; 8];
+        for (k, row) in c.iter().enumerate() {
+            for (n, &v) in row.iter().enumerate() {
+                ct[n][k] = v;
+            }
+        }
+        Self { c, ct }
+    }
+
+    /// 2-D orthonormal DCT of the 8x8 pixels `rows[i][x0..x0 + 8]`, natural order.
+    fn forward(&self, rows: &[&[f64]; 8], x0: usize, out: &mut [f64; 64]) {
+        let mut tmp = [[0f64; 8]; 8];
+        for (t, row) in tmp.iter_mut().zip(rows) {
+            let px = &row[x0..x0 + 8];
+            for (&x, ct) in px.iter().zip(&self.ct) {
+                for (a, &cv) in t.iter_mut().zip(ct) {
+                    *a += cv * x;
+                }
+            }
+        }
+        for (k, o) in out.chunks_exact_mut(8).enumerate() {
+            let mut acc = [0f64; 8];
+            for (&ck, t) in self.c[k].iter().zip(&tmp) {
+                for (a, &tv) in acc.iter_mut().zip(t) {
+                    *a += ck * tv;
+                }
+            }
+            o.copy_from_slice(&acc);
+        }
+    }
+
+    /// The frequencies `freqs` ((u, v) pairs) of the 2-D DCT of `rows[i][x0..x0 + 8]`, in order,
+    /// each the same sum as in [`Self::forward`].
+    fn forward_some(
+        &self,
+        rows: &[&[f64]; 8],
+        x0: usize,
+        freqs: &[(usize, usize)],
+        out: &mut [f64],
+    ) {
+        let mut tmp = [[0f64; 8]; 8];
+        for (t, row) in tmp.iter_mut().zip(rows) {
+            let px = &row[x0..x0 + 8];
+            for (&x, ct) in px.iter().zip(&self.ct) {
+                for (a, &cv) in t.iter_mut().zip(ct) {
+                    *a += cv * x;
+                }
+            }
+        }
+        for (o, &(u, v)) in out.iter_mut().zip(freqs) {
+            let mut acc = 0f64;
+            for (&cu, t) in self.c[u].iter().zip(&tmp) {
+                acc += cu * t[v];
+            }
+            *o = acc;
+        }
+    }
+
+    /// Unrounded decode of one block: the inverse DCT of the dequantised coefficients plus 128,
+    /// row-major 8x8 pixels. Rows of zero coefficients (most of them in a JPEG) cost nothing.
+    fn decode(&self, block: &[i16; 64], table: &[u16; 64], out: &mut [f64; 64]) {
+        let mut tmp = [[0f64; 8]; 8];
+        let mut live = [false; 8];
         for k in 0..8 {
-            let mut s = 0.0;
-            for n in 0..8 {
-                s += c[k][n] * row[n];
-            }
-            tmp[i * 8 + k] = s;
-        }
-    }
-    for k in 0..8 {
-        for l in 0..8 {
-            let mut s = 0.0;
-            for i in 0..8 {
-                s += c[k][i] * tmp[i * 8 + l];
-            }
-            out[k * 8 + l] = s;
-        }
-    }
-}
-
-/// Inverse of [`dct_block`] for dequantised coefficients (natural order).
-fn idct_block(c: &[[f64; 8]; 8], coef: &[f64; 64], out: &mut [f64; 64]) {
-    let mut tmp = [0f64; 64];
-    for k in 0..8 {
-        for n in 0..8 {
-            let mut s = 0.0;
             for l in 0..8 {
-                s += coef[k * 8 + l] * c[l][n];
-            }
-            tmp[k * 8 + n] = s;
-        }
-    }
-    for m in 0..8 {
-        for n in 0..8 {
-            let mut s = 0.0;
-            for k in 0..8 {
-                s += c[k][m] * tmp[k * 8 + n];
-            }
-            out[m * 8 + n] = s;
-        }
-    }
-}
-
-/// Unrounded decode of one plane: IDCT of the dequantised coefficients plus 128, at the plane's
-/// block resolution (`blocks_x * 8` by `blocks_y * 8`), in parallel strips.
-fn float_decode(plane: &crate::jpeg::Plane) -> Vec<f64> {
-    let c = dct_matrix();
-    let (bw, bh) = (plane.blocks_x, plane.blocks_y);
-    let w = bw * 8;
-    let mut img = vec![0f64; w * bh * 8];
-    let rows_per = bh.div_ceil(threads().max(1)).max(1);
-    std::thread::scope(|s| {
-        for (chunk_i, chunk) in img.chunks_mut(rows_per * 8 * w).enumerate() {
-            let c = &c;
-            s.spawn(move || {
-                let mut coef = [0f64; 64];
-                let mut px = [0f64; 64];
-                for (local_by, band) in chunk.chunks_mut(8 * w).enumerate() {
-                    let by = chunk_i * rows_per + local_by;
-                    for bx in 0..bw {
-                        let b = &plane.blocks[by * bw + bx];
-                        for k in 0..64 {
-                            coef[k] = b[k] as f64 * plane.table[k] as f64;
-                        }
-                        idct_block(c, &coef, &mut px);
-                        for i in 0..8 {
-                            for j in 0..8 {
-                                band[i * w + bx * 8 + j] = px[i * 8 + j] + 128.0;
-                            }
-                        }
+                let q = block[k * 8 + l];
+                if q != 0 {
+                    let a = q as f64 * table[k * 8 + l] as f64;
+                    live[k] = true;
+                    for (t, &cv) in tmp[k].iter_mut().zip(&self.c[l]) {
+                        *t += a * cv;
                     }
                 }
-            });
+            }
         }
-    });
-    img
+        for (m, o) in out.chunks_exact_mut(8).enumerate() {
+            let mut acc = [0f64; 8];
+            for k in 0..8 {
+                if live[k] {
+                    let ck = self.c[k][m];
+                    for (a, &tv) in acc.iter_mut().zip(&tmp[k]) {
+                        *a += ck * tv;
+                    }
+                }
+            }
+            for (d, a) in o.iter_mut().zip(acc) {
+                *d = a + 128.0;
+            }
+        }
+    }
+
+    /// Decode block (`bx`, `by`) of `plane` into `out`, which holds 8 pixel rows of
+    /// `blocks_x * 8`.
+    fn decode_into_row(&self, plane: &crate::jpeg::Plane, bx: usize, by: usize, out: &mut [f64]) {
+        let w = plane.blocks_x * 8;
+        let mut px = [0f64; 64];
+        self.decode(
+            &plane.blocks[by * plane.blocks_x + bx],
+            &plane.table,
+            &mut px,
+        );
+        for (i, src) in px.chunks_exact(8).enumerate() {
+            out[i * w + bx * 8..i * w + bx * 8 + 8].copy_from_slice(src);
+        }
+    }
+}
+
+/// Two consecutive block rows of a plane (16 pixel rows), whose blocks are decoded when first
+/// needed: the pixels under 8x8 windows whose top row lies in the first of them.
+struct RowPair<'a> {
+    plane: &'a crate::jpeg::Plane,
+    rows: [Vec<f64>; 2],
+    have: [Option<usize>; 2],
+    /// Per slot, which blocks of its row are decoded.
+    done: [Vec<bool>; 2],
+}
+
+impl<'a> RowPair<'a> {
+    fn new(plane: &'a crate::jpeg::Plane) -> Self {
+        let n = plane.blocks_x * 8 * 8;
+        Self {
+            plane,
+            rows: [vec![0f64; n], vec![0f64; n]],
+            have: [None, None],
+            done: [vec![false; plane.blocks_x], vec![false; plane.blocks_x]],
+        }
+    }
+
+    /// Make block rows `by` (and `by + 1` when `next`) current, with the blocks of columns
+    /// `cols` decoded.
+    fn load(
+        &mut self,
+        dct: &Dct,
+        by: usize,
+        next: bool,
+        cols: impl Iterator<Item = usize> + Clone,
+    ) {
+        if self.have[0] != Some(by) {
+            if self.have[1] == Some(by) {
+                self.rows.swap(0, 1);
+                self.have.swap(0, 1);
+                self.done.swap(0, 1);
+            } else {
+                self.have[0] = Some(by);
+                self.done[0].iter_mut().for_each(|d| *d = false);
+            }
+        }
+        if next && self.have[1] != Some(by + 1) {
+            self.have[1] = Some(by + 1);
+            self.done[1].iter_mut().for_each(|d| *d = false);
+        }
+        for slot in 0..1 + next as usize {
+            for bx in cols.clone() {
+                if !self.done[slot][bx] {
+                    dct.decode_into_row(self.plane, bx, by + slot, &mut self.rows[slot]);
+                    self.done[slot][bx] = true;
+                }
+            }
+        }
+    }
+
+    /// The 8 pixel rows starting `dy` (0..8) rows below the top of the loaded pair.
+    fn window(&self, dy: usize) -> [&[f64]; 8] {
+        let w = self.plane.blocks_x * 8;
+        std::array::from_fn(|i| {
+            let y = dy + i;
+            &self.rows[y / 8][(y % 8) * w..(y % 8 + 1) * w]
+        })
+    }
+}
+
+/// `f` on contiguous ranges of `0..n` (one per worker thread, ranges a multiple of `align`
+/// long), results in range order.
+fn par_ranges<T: Send>(
+    n: usize,
+    align: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    let parts = row_ranges(n, threads(), align);
+    if parts.len() <= 1 {
+        return parts.into_iter().map(f).collect();
+    }
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = parts.into_iter().map(|r| s.spawn(move || f(r))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// `f(i)` for `i` in `0..n`, handed out one at a time to the worker threads (jobs of uneven
+/// cost); results in index order.
+fn par_jobs<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = threads().min(n).max(1);
+    let work = || {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                break out;
+            }
+            out.push((i, f(i)));
+        }
+    };
+    let mut all: Vec<(usize, T)> = if workers == 1 {
+        work()
+    } else {
+        std::thread::scope(|s| {
+            let work = &work;
+            let handles: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, t)| t).collect()
 }
 
 /// About this many blocks (at least) estimate the rounding noise (an even subsample on large images).
@@ -358,61 +509,121 @@ fn ndtr(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
 }
 
+/// `x.round_ties_even()` without a library call on CPUs before SSE4.1 (the baseline x86-64
+/// target): adding and subtracting 1.5 * 2^52 rounds to the nearest integer, ties to even,
+/// exactly for |x| < 2^51 (only the sign of a zero result can differ, which no caller sees).
+#[inline]
+fn round_even(x: f64) -> f64 {
+    const M: f64 = 6_755_399_441_055_744.0;
+    if x.abs() < 2_251_799_813_685_248.0 {
+        (x + M) - M
+    } else {
+        x.round_ties_even()
+    }
+}
+
+/// `x.round()` (ties away from zero), the same way as [`round_even`].
+#[inline]
+fn round_away(x: f64) -> f64 {
+    let r = round_even(x);
+    if (x - r).abs() == 0.5 {
+        x + 0.5f64.copysign(x)
+    } else {
+        r
+    }
+}
+
 /// Rounding noise between the two compressions, estimated from the unrounded decode: the
 /// 8-bit rounding and clipping of the RGB pixels, taken back to luminance and to the DCT domain
 /// (prototype `rounding_noise`). Returns (standard deviation incl. the 1/12 of the second
-/// rounding, mean of the DC error).
-fn rounding_noise(coefs: &Coefficients, yf: &[f64], w: usize, h: usize) -> (f64, f64) {
+/// rounding, mean of the DC error). Only the sampled blocks (and the chroma blocks under them)
+/// are decoded.
+fn rounding_noise(coefs: &Coefficients, dct: &Dct) -> (f64, f64) {
+    let luma = coefs.luma();
+    let (bw, bh) = (luma.blocks_x, luma.blocks_y);
+    let (w, h) = (bw * 8, bh * 8);
     // Chroma planes at their own resolution, with the repeat factors that upsample them
-    // (prototype: np.repeat, then edge padding).
-    type ChromaPlane = (Vec<f64>, usize, usize, usize, usize);
-    let chroma: Option<Vec<ChromaPlane>> =
-        (coefs.first_is_luma && coefs.planes.len() == 3).then(|| {
-            coefs.planes[1..]
-                .iter()
-                .map(|p| {
-                    let (cw, ch) = (p.blocks_x * 8, p.blocks_y * 8);
-                    (float_decode(p), cw, ch, (w / cw).max(1), (h / ch).max(1))
-                })
-                .collect()
-        });
-    let chroma_at = |plane: &ChromaPlane, i: usize| -> f64 {
-        let (img, cw, ch, fx, fy) = plane;
-        let (y, x) = (i / w, i % w);
-        img[(y / fy).min(ch - 1) * cw + (x / fx).min(cw - 1)]
-    };
-    let err = |i: usize| -> f64 {
-        let yv = yf[i];
-        match &chroma {
-            Some(ch) => {
-                let (cb, cr) = (chroma_at(&ch[0], i) - 128.0, chroma_at(&ch[1], i) - 128.0);
-                let rgb = [
-                    yv + 1.402 * cr,
-                    yv - 0.344136 * cb - 0.714136 * cr,
-                    yv + 1.772 * cb,
-                ];
-                let e = rgb.map(|v| v - v.round_ties_even().clamp(0.0, 255.0));
-                0.299 * e[0] + 0.587 * e[1] + 0.114 * e[2]
-            }
-            None => yv - yv.round_ties_even().clamp(0.0, 255.0),
-        }
-    };
-    let c = dct_matrix();
-    let (bw, bh) = (w / 8, h / 8);
+    // (prototype: np.repeat, then edge padding): (plane, width, height, fx, fy).
+    type ChromaPlane<'a> = (&'a crate::jpeg::Plane, usize, usize, usize, usize);
+    let chroma: Option<[ChromaPlane; 2]> = (coefs.first_is_luma
+        && coefs.planes.len() == 3
+        && coefs.planes[1..]
+            .iter()
+            .all(|p| p.blocks_x > 0 && p.blocks_y > 0))
+    .then(|| {
+        std::array::from_fn(|i| {
+            let p = &coefs.planes[1 + i];
+            let (cw, ch) = (p.blocks_x * 8, p.blocks_y * 8);
+            (p, cw, ch, (w / cw).max(1), (h / ch).max(1))
+        })
+    });
     // A global statistic: every block on small images, an even subsample of large ones.
     let step = ((bw * bh) / NOISE_BLOCKS).max(1);
-    let mut block = vec![0f64; 64];
-    let mut out = [0f64; 64];
-    let (mut sum, mut sum2, mut n, mut dc_sum, mut dc_n) = (0f64, 0f64, 0usize, 0f64, 0usize);
-    for bi in (0..bw * bh).step_by(step) {
-        let (by, bx) = (bi / bw, bi % bw);
-        for i in 0..8 {
-            for j in 0..8 {
-                block[i * 8 + j] = err((by * 8 + i) * w + bx * 8 + j);
+    let picked: Vec<usize> = (0..bw * bh).step_by(step).collect();
+    let parts: Vec<Vec<[f64; 64]>> = par_ranges(picked.len(), 1, |range| {
+        let mut out = Vec::with_capacity(range.len());
+        let mut yb = [0f64; 64];
+        let mut err = [[0f64; 8]; 8];
+        // Per chroma plane: the decoded chroma blocks under the luma block (at most 2 x 2 when
+        // chroma is subsampled), and per luma row / column the chroma block and offset.
+        let mut cblocks = [[[0f64; 64]; 4]; 2];
+        let mut crow = [[(0usize, 0usize); 8]; 2];
+        let mut ccol = [[(0usize, 0usize); 8]; 2];
+        for &bi in &picked[range] {
+            let (by, bx) = (bi / bw, bi % bw);
+            dct.decode(&luma.blocks[bi], &luma.table, &mut yb);
+            if let Some(ch) = &chroma {
+                for (pi, &(p, cw, chh, fx, fy)) in ch.iter().enumerate() {
+                    let at_y = |i: usize| ((by * 8 + i) / fy).min(chh - 1);
+                    let at_x = |j: usize| ((bx * 8 + j) / fx).min(cw - 1);
+                    let (r0, c0) = (at_y(0) / 8, at_x(0) / 8);
+                    let (nr, nc) = (at_y(7) / 8 - r0 + 1, at_x(7) / 8 - c0 + 1);
+                    for i in 0..8 {
+                        let (cy, cx) = (at_y(i), at_x(i));
+                        crow[pi][i] = ((cy / 8 - r0) * nc, (cy % 8) * 8);
+                        ccol[pi][i] = (cx / 8 - c0, cx % 8);
+                    }
+                    for r in 0..nr.min(2) {
+                        for c in 0..nc.min(2) {
+                            let b = (r0 + r) * p.blocks_x + c0 + c;
+                            dct.decode(&p.blocks[b], &p.table, &mut cblocks[pi][r * nc + c]);
+                        }
+                    }
+                }
             }
+            for (i, erow) in err.iter_mut().enumerate() {
+                for (j, e_out) in erow.iter_mut().enumerate() {
+                    let yv = yb[i * 8 + j];
+                    *e_out = match &chroma {
+                        Some(_) => {
+                            let at = |pi: usize| {
+                                let ((rb, ro), (cb, co)) = (crow[pi][i], ccol[pi][j]);
+                                cblocks[pi][rb + cb][ro + co]
+                            };
+                            let (cb, cr) = (at(0) - 128.0, at(1) - 128.0);
+                            let rgb = [
+                                yv + 1.402 * cr,
+                                yv - 0.344136 * cb - 0.714136 * cr,
+                                yv + 1.772 * cb,
+                            ];
+                            let e = rgb.map(|v| v - round_even(v).clamp(0.0, 255.0));
+                            0.299 * e[0] + 0.587 * e[1] + 0.114 * e[2]
+                        }
+                        None => yv - round_even(yv).clamp(0.0, 255.0),
+                    };
+                }
+            }
+            let rows: [&[f64]; 8] = std::array::from_fn(|i| &err[i][..]);
+            let mut o = [0f64; 64];
+            dct.forward(&rows, 0, &mut o);
+            out.push(o);
         }
-        dct_block(&c, &block, 8, 0, 0, &mut out);
-        for &v in &out {
+        out
+    });
+    // Summed in block order on one thread (the same sums whatever the number of threads).
+    let (mut sum, mut sum2, mut n, mut dc_sum, mut dc_n) = (0f64, 0f64, 0usize, 0f64, 0usize);
+    for out in parts.iter().flatten() {
+        for &v in out {
             sum += v;
             sum2 += v * v;
         }
@@ -424,7 +635,6 @@ fn rounding_noise(coefs: &Coefficients, yf: &[f64], w: usize, h: usize) -> (f64,
     let var = (sum2 / n.max(1) as f64 - mean * mean).max(0.0);
     ((var + 1.0 / 12.0).sqrt(), dc_sum / dc_n.max(1) as f64)
 }
-
 /// Mass of the unit histogram `h` below index-space point `t` (half of the bin when `t` is an
 /// integer); `cs` is the cumulative sum with a leading 0.
 fn cdf_at(cs: &[f64], h: &[f64], t: f64) -> f64 {
@@ -454,7 +664,8 @@ fn qbin(cs: &[f64], h: &[f64], off: i64, q: f64, kmin: i64, kmax: i64) -> Vec<f6
 }
 
 /// P(k) under A-DJPG (Bianchi & Piva 2012, eq. 9): quantise with `q1`, dequantise, add
-/// N(bias, sig^2) rounding noise, quantise with `q2`.
+/// N(bias, sig^2) rounding noise, quantise with `q2`. Neighbouring bins share their edge, so
+/// each edge's normal CDF is evaluated once.
 #[allow(clippy::too_many_arguments)]
 fn dq_model(
     cs: &[f64],
@@ -479,30 +690,33 @@ fn dq_model(
         }
         let j = jmin + ji as i64;
         let v = j as f64 * q1 as f64 + bias;
-        let kc = (v / q2f).round_ties_even() as i64;
-        for k in kc - r..=kc + r {
-            if k < kmin || k > kmax {
-                continue;
-            }
-            let kf = k as f64;
-            let p = ndtr(((kf + 0.5) * q2f - v) / sig) - ndtr(((kf - 0.5) * q2f - v) / sig);
-            out[(k - kmin) as usize] += p * mass;
+        let kc = round_even(v / q2f) as i64;
+        let (klo, khi) = ((kc - r).max(kmin), (kc + r).min(kmax));
+        if klo > khi {
+            continue;
+        }
+        // The upper edge of bin k, (k + 0.5) q2, is the lower edge of bin k + 1 (exactly: both
+        // are half-integers times q2).
+        let mut lower = ndtr(((klo as f64 - 0.5) * q2f - v) / sig);
+        for k in klo..=khi {
+            let upper = ndtr(((k as f64 + 0.5) * q2f - v) / sig);
+            out[(k - kmin) as usize] += (upper - lower) * mass;
+            lower = upper;
         }
     }
     out
 }
 
 /// EM for the mixture `alpha p0 + (1 - alpha) p1` on histogram counts `c` (Bianchi & Piva 2012,
-/// eqs. 11-12); returns alpha and the log-likelihood.
-fn em_alpha(c: &[f64], p0: &[f64], p1: &[f64]) -> (f64, f64) {
-    let n: f64 = c.iter().sum();
+/// eqs. 11-12); `nz` lists the bins with `c > 0` in order, `n` is the sum of `c`. Returns alpha
+/// and the log-likelihood.
+fn em_alpha(c: &[f64], nz: &[usize], n: f64, p0: &[f64], p1: &[f64]) -> (f64, f64) {
     let mut alpha = 0.5;
     for _ in 0..50 {
         let mut s = 0.0;
-        for ((&ci, &a), &b) in c.iter().zip(p0).zip(p1) {
-            if ci > 0.0 {
-                s += ci * alpha * a / (alpha * a + (1.0 - alpha) * b);
-            }
+        for &i in nz {
+            let (ci, a, b) = (c[i], p0[i], p1[i]);
+            s += ci * alpha * a / (alpha * a + (1.0 - alpha) * b);
         }
         let next = s / n;
         let done = (next - alpha).abs() < 1e-4;
@@ -511,34 +725,45 @@ fn em_alpha(c: &[f64], p0: &[f64], p1: &[f64]) -> (f64, f64) {
             break;
         }
     }
-    let ll = c
+    let ll = nz
         .iter()
-        .zip(p0)
-        .zip(p1)
-        .filter(|((ci, _), _)| **ci > 0.0)
-        .map(|((&ci, &a), &b)| ci * (alpha * a + (1.0 - alpha) * b).ln())
+        .map(|&i| c[i] * (alpha * p0[i] + (1.0 - alpha) * p1[i]).ln())
         .sum();
     (alpha, ll)
 }
 
+/// Histogram of one frequency's stored coefficients: `counts[x + max_abs]` blocks hold value `x`.
+struct ValueHistogram {
+    max_abs: i64,
+    counts: Vec<u64>,
+}
+
+/// Per-block log-likelihood ratio of one used frequency, by stored value: `llr[x + max_abs]`.
+struct LlrTable {
+    /// Natural index of the frequency in the block.
+    k: usize,
+    max_abs: i64,
+    llr: Vec<f64>,
+}
+
 /// One frequency of the A-DJPG analysis: its fit and, when it carries a trace, the per-block LLR
-/// `log p1(C[b]) / p0(C[b])`.
+/// `log p1(C[b]) / p0(C[b])` as a table by coefficient value.
 fn adjpg_frequency(
-    x: &[i64],
+    x: &ValueHistogram,
     cal: &[f64],
     u: usize,
     v: usize,
     q2: i64,
     sig: f64,
     bias: f64,
-) -> (FrequencyFit, Option<Vec<f64>>) {
+) -> (FrequencyFit, Option<LlrTable>) {
     let q50 = IJG_LUMA_Q50[u * 8 + v] as i64;
     let max_cal = cal.iter().fold(0f64, |m, &c| m.max(c.abs()));
-    let max_x = x.iter().fold(0i64, |m, &c| m.max(c.abs()));
+    let max_x = x.max_abs;
     let b = (max_cal.max((max_x * q2) as f64)) as i64 + 4 * q50 + 16;
     let mut h = vec![0f64; (2 * b + 1) as usize];
     for &c in cal {
-        let i = (c.round_ties_even() as i64 + b).clamp(0, 2 * b);
+        let i = (round_even(c) as i64 + b).clamp(0, 2 * b);
         h[i as usize] += 1.0;
     }
     let ncal: f64 = h.iter().sum();
@@ -555,6 +780,7 @@ fn adjpg_frequency(
     let kmin = (-b as f64 / q2 as f64).floor() as i64 - 1;
     let kmax = (b as f64 / q2 as f64).ceil() as i64 + 1;
     let nk = (kmax - kmin + 1) as usize;
+    let bin_of = |xi: i64| (xi - kmin).clamp(0, nk as i64 - 1) as usize;
     // Laplace correction, as Bianchi & Piva.
     let lap = |p: Vec<f64>| -> Vec<f64> {
         let s: f64 = p.iter().sum::<f64>().max(1e-300);
@@ -564,14 +790,18 @@ fn adjpg_frequency(
     };
     let p0 = lap(qbin(&cs, &h, b, q2 as f64, kmin, kmax));
     let mut counts = vec![0f64; nk];
-    for &xi in x {
-        counts[(xi - kmin).clamp(0, nk as i64 - 1) as usize] += 1.0;
+    for (i, &n) in x.counts.iter().enumerate() {
+        if n > 0 {
+            counts[bin_of(i as i64 - max_x)] += n as f64;
+        }
     }
+    let n_blocks: f64 = counts.iter().sum();
+    let nz: Vec<usize> = (0..nk).filter(|&i| counts[i] > 0.0).collect();
     let mut best: Option<(i64, f64, f64, Vec<f64>)> = None;
     let mut base = f64::NEG_INFINITY;
     for q1 in 1..=q50 {
         let p1 = lap(dq_model(&cs, &h, b, q1, q2, kmin, kmax, sig, bias));
-        let (a, l) = em_alpha(&counts, &p0, &p1);
+        let (a, l) = em_alpha(&counts, &nz, n_blocks, &p0, &p1);
         if q2 % q1 == 0 {
             base = base.max(l);
         }
@@ -591,17 +821,114 @@ fn adjpg_frequency(
         gain: l - base,
         used: false,
     };
-    let llr = (q2 % q1 != 0).then(|| {
-        let table: Vec<f64> = p1.iter().zip(&p0).map(|(a, b)| (a / b).ln()).collect();
-        x.iter()
-            .map(|&xi| table[(xi - kmin).clamp(0, nk as i64 - 1) as usize])
-            .collect()
+    let llr = (q2 % q1 != 0).then(|| LlrTable {
+        k: u * 8 + v,
+        max_abs: max_x,
+        llr: (-max_x..=max_x)
+            .map(|xi| {
+                let i = bin_of(xi);
+                (p1[i] / p0[i]).ln()
+            })
+            .collect(),
     });
     (fit, llr)
 }
 
+/// Per-frequency histograms of the stored coefficients at the natural indices `ks`, in one
+/// pass over the blocks per thread: values within +-`DENSE` are counted in place, the rare
+/// larger ones collected aside.
+fn value_histograms(plane: &crate::jpeg::Plane, ks: &[usize]) -> Vec<ValueHistogram> {
+    const DENSE: i64 = 1023;
+    let width = (2 * DENSE + 1) as usize;
+    let blocks = &plane.blocks;
+    let parts = par_ranges(blocks.len(), 1, |range| {
+        let mut dense = vec![0u32; ks.len() * width];
+        let mut wide: Vec<Vec<i64>> = vec![Vec::new(); ks.len()];
+        for b in &blocks[range] {
+            for (fi, &k) in ks.iter().enumerate() {
+                let x = b[k] as i64;
+                if x.abs() <= DENSE {
+                    dense[fi * width + (x + DENSE) as usize] += 1;
+                } else {
+                    wide[fi].push(x);
+                }
+            }
+        }
+        (dense, wide)
+    });
+    (0..ks.len())
+        .map(|fi| {
+            let mut dense = vec![0u64; width];
+            for (part, _) in &parts {
+                for (c, &p) in dense.iter_mut().zip(&part[fi * width..(fi + 1) * width]) {
+                    *c += p as u64;
+                }
+            }
+            let wide = parts.iter().flat_map(|(_, w)| w[fi].iter().copied());
+            let max_wide = wide.clone().map(i64::abs).max().unwrap_or(0);
+            let max_dense = (0..width)
+                .filter(|&i| dense[i] > 0)
+                .map(|i| (i as i64 - DENSE).abs())
+                .max()
+                .unwrap_or(0);
+            let max_abs = max_wide.max(max_dense);
+            let mut counts = vec![0u64; 2 * max_abs as usize + 1];
+            for (i, &c) in dense.iter().enumerate() {
+                let x = i as i64 - DENSE;
+                if x.abs() <= max_abs {
+                    counts[(x + max_abs) as usize] += c;
+                }
+            }
+            for x in wide {
+                counts[(x + max_abs) as usize] += 1;
+            }
+            ValueHistogram { max_abs, counts }
+        })
+        .collect()
+}
+
+/// Calibrated coefficients: the DCT on the grid shifted by (1, 1) of the unrounded decode, per
+/// frequency (`freqs` as (u, v); the DC without its 8 * 128 offset). Only their histogram is
+/// used, so large images use an even subsample of at most `CALIBRATION_BLOCKS` blocks (every
+/// block below); the luminance is decoded two block rows at a time.
+fn calibration(plane: &crate::jpeg::Plane, freqs: &[(usize, usize)], dct: &Dct) -> Vec<Vec<f64>> {
+    let (w, h) = (plane.blocks_x * 8, plane.blocks_y * 8);
+    let (cbw, cbh) = ((w.saturating_sub(1)) / 8, (h.saturating_sub(1)) / 8);
+    let step = (cbw * cbh).div_ceil(CALIBRATION_BLOCKS).max(1);
+    let parts = par_ranges(cbh, 1, |rows| {
+        let mut cal: Vec<Vec<f64>> = vec![Vec::new(); freqs.len()];
+        let mut pair = RowPair::new(plane);
+        let mut out = vec![0f64; freqs.len()];
+        for cy in rows {
+            let (start, end) = (cy * cbw, (cy + 1) * cbw);
+            let first = start.div_ceil(step) * step;
+            if first >= end {
+                continue;
+            }
+            let picked = (first..end).step_by(step).map(|bi| bi - start);
+            pair.load(dct, cy, true, picked.flat_map(|c| [c, c + 1]));
+            let win = pair.window(1);
+            for bi in (first..end).step_by(step) {
+                dct.forward_some(&win, 1 + (bi - start) * 8, freqs, &mut out);
+                for ((c, &(u, v)), &o) in cal.iter_mut().zip(freqs).zip(&out) {
+                    let dc = if (u, v) == (0, 0) { 8.0 * 128.0 } else { 0.0 };
+                    c.push(o - dc);
+                }
+            }
+        }
+        cal
+    });
+    let mut cal: Vec<Vec<f64>> = vec![Vec::new(); freqs.len()];
+    for part in parts {
+        for (dst, src) in cal.iter_mut().zip(part) {
+            dst.extend(src);
+        }
+    }
+    cal
+}
 /// Centred box mean over `s x s` blocks with edge replication (scipy `uniform_filter`,
-/// mode `nearest`).
+/// mode `nearest`). Rows are smoothed in parallel; each output adds its `s` inputs in the same
+/// order as the plain loop.
 fn box_smooth(v: &[f64], w: usize, h: usize, s: usize) -> Vec<f64> {
     if s <= 1 || w == 0 || h == 0 {
         return v.to_vec();
@@ -610,27 +937,46 @@ fn box_smooth(v: &[f64], w: usize, h: usize, s: usize) -> Vec<f64> {
     let lo = -r;
     let hi = s as i64 - 1 - r;
     let clampi = |i: i64, n: usize| i.clamp(0, n as i64 - 1) as usize;
-    let mut tmp = vec![0f64; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for d in lo..=hi {
-                acc += v[y * w + clampi(x as i64 + d, w)];
+    let sf = s as f64;
+    let tmp: Vec<f64> = par_ranges(h, 1, |rows| {
+        let mut out = vec![0f64; rows.len() * w];
+        for (y, o) in rows.zip(out.chunks_exact_mut(w)) {
+            let row = &v[y * w..(y + 1) * w];
+            for (x, ox) in o.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                if x as i64 + lo >= 0 && x as i64 + hi < w as i64 {
+                    for &a in &row[(x as i64 + lo) as usize..=(x as i64 + hi) as usize] {
+                        acc += a;
+                    }
+                } else {
+                    for d in lo..=hi {
+                        acc += row[clampi(x as i64 + d, w)];
+                    }
+                }
+                *ox = acc / sf;
             }
-            tmp[y * w + x] = acc / s as f64;
         }
-    }
-    let mut out = vec![0f64; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
+        out
+    })
+    .concat();
+    par_ranges(h, 1, |rows| {
+        let mut out = vec![0f64; rows.len() * w];
+        let mut acc = vec![0f64; w];
+        for (y, o) in rows.zip(out.chunks_exact_mut(w)) {
+            acc.iter_mut().for_each(|a| *a = 0.0);
             for d in lo..=hi {
-                acc += tmp[clampi(y as i64 + d, h) * w + x];
+                let src = &tmp[clampi(y as i64 + d, h) * w..][..w];
+                for (a, &t) in acc.iter_mut().zip(src) {
+                    *a += t;
+                }
             }
-            out[y * w + x] = acc / s as f64;
+            for (ox, &a) in o.iter_mut().zip(&acc) {
+                *ox = a / sf;
+            }
         }
-    }
-    out
+        out
+    })
+    .concat()
 }
 
 /// `P(tampered | block) = 1 / (1 + exp(LLR))` of the smoothed LLR (Bianchi & Piva 2012, eq. 13).
@@ -654,99 +1000,57 @@ fn posterior(llr: &[f64], w: usize, h: usize, s: usize) -> (Vec<f32>, Vec<f32>) 
 pub fn adjpg(coefs: &Coefficients, params: &CompressionParams) -> Adjpg {
     let luma = coefs.luma();
     let (bw, bh) = (luma.blocks_x, luma.blocks_y);
-    let (w, h) = (bw * 8, bh * 8);
-    let yf = float_decode(luma);
-    let (sig, bias_dc) = rounding_noise(coefs, &yf, w, h);
+    let dct = Dct::new();
+    let (sig, bias_dc) = rounding_noise(coefs, &dct);
     let nfreq = params.adjpg_frequencies.clamp(1, 64);
     let freqs: Vec<(usize, usize)> = ZIGZAG[..nfreq].iter().map(|&k| (k / 8, k % 8)).collect();
-
-    // Calibrated coefficients: DCT on the grid shifted by (1, 1). Only their histogram is used, so
-    // large images use an even subsample of at most `CALIBRATION_BLOCKS` blocks (every block below).
-    let (cbw, cbh) = ((w.saturating_sub(1)) / 8, (h.saturating_sub(1)) / 8);
-    let step = (cbw * cbh).div_ceil(CALIBRATION_BLOCKS).max(1);
-    let picked: Vec<usize> = (0..cbw * cbh).step_by(step).collect();
-    let parts = row_ranges(picked.len(), threads(), 1);
-    let cal_parts: Vec<Vec<Vec<f64>>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|range| {
-                let (picked, yf, freqs) = (&picked, &yf, &freqs);
-                sc.spawn(move || {
-                    let c = dct_matrix();
-                    let mut out = [0f64; 64];
-                    let mut cal: Vec<Vec<f64>> = vec![Vec::with_capacity(range.len()); nfreq];
-                    for &bi in &picked[range] {
-                        let (by, bx) = (bi / cbw, bi % cbw);
-                        dct_block(&c, yf, w, 1 + bx * 8, 1 + by * 8, &mut out);
-                        for (fi, &(u, v)) in freqs.iter().enumerate() {
-                            let dc = if (u, v) == (0, 0) { 8.0 * 128.0 } else { 0.0 };
-                            cal[fi].push(out[u * 8 + v] - dc);
-                        }
-                    }
-                    cal
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    let mut cal: Vec<Vec<f64>> = vec![Vec::with_capacity(picked.len()); nfreq];
-    for part in cal_parts {
-        for (dst, src) in cal.iter_mut().zip(part) {
-            dst.extend(src);
-        }
-    }
-    drop(yf);
+    let cal = calibration(luma, &freqs, &dct);
+    let ks: Vec<usize> = freqs.iter().map(|&(u, v)| u * 8 + v).collect();
+    let hist = value_histograms(luma, &ks);
     let guard = ((bw * bh) as f64).ln();
 
-    let jobs: Vec<usize> = (0..nfreq).collect();
-    let parts = row_ranges(jobs.len(), threads(), 1);
-    let results: Vec<(usize, FrequencyFit, Option<Vec<f64>>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|range| {
-                let (freqs, cal) = (&freqs, &cal);
-                s.spawn(move || {
-                    range
-                        .map(|fi| {
-                            let (u, v) = freqs[fi];
-                            let x: Vec<i64> =
-                                luma.blocks.iter().map(|b| b[u * 8 + v] as i64).collect();
-                            let q2 = luma.table[u * 8 + v] as i64;
-                            let bias = if (u, v) == (0, 0) { bias_dc } else { 0.0 };
-                            let (fit, llr) = adjpg_frequency(&x, &cal[fi], u, v, q2, sig, bias);
-                            (fi, fit, llr)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    let results: Vec<(FrequencyFit, Option<LlrTable>)> = par_jobs(nfreq, |fi| {
+        let (u, v) = freqs[fi];
+        let q2 = luma.table[u * 8 + v] as i64;
+        let bias = if (u, v) == (0, 0) { bias_dc } else { 0.0 };
+        adjpg_frequency(&hist[fi], &cal[fi], u, v, q2, sig, bias)
     });
-    let mut fits: Vec<Option<FrequencyFit>> = vec![None; nfreq];
-    let mut llr_sum = vec![0f64; bw * bh];
-    for (fi, mut fit, llr) in results {
+    drop(cal);
+    let mut frequencies = Vec::with_capacity(nfreq);
+    let mut tables = Vec::new();
+    for (mut fit, llr) in results {
         if let Some(llr) = llr
             && fit.gain > guard
         {
             fit.used = true;
-            for (s, l) in llr_sum.iter_mut().zip(&llr) {
-                *s += l;
-            }
+            tables.push(llr);
         }
-        fits[fi] = Some(fit);
+        frequencies.push(fit);
     }
-    let mut frequencies: Vec<FrequencyFit> = fits.into_iter().flatten().collect();
     let total_gain: f64 = frequencies.iter().filter(|f| f.used).map(|f| f.gain).sum();
     if total_gain < params.adjpg_min_gain_per_block * (bw * bh) as f64 {
         frequencies.iter_mut().for_each(|f| f.used = false);
-        llr_sum.iter_mut().for_each(|l| *l = 0.0);
+        tables.clear();
     }
+    // Per block, the used frequencies' LLRs summed in frequency order (f64).
+    let blocks = &luma.blocks;
+    let llr_sum: Vec<f64> = if tables.is_empty() {
+        vec![0f64; bw * bh]
+    } else {
+        par_ranges(blocks.len(), 1, |range| {
+            blocks[range]
+                .iter()
+                .map(|b| {
+                    let mut s = 0f64;
+                    for t in &tables {
+                        s += t.llr[(b[t.k] as i64 + t.max_abs) as usize];
+                    }
+                    s
+                })
+                .collect::<Vec<f64>>()
+        })
+        .concat()
+    };
     let (p, log_odds) = posterior(&llr_sum, bw, bh, params.smooth_blocks);
     Adjpg {
         map: BlockMap {
@@ -773,43 +1077,70 @@ pub fn adjpg(coefs: &Coefficients, params: &CompressionParams) -> Adjpg {
 // count 0). Per frequency, the mixture weight is fitted by EM and the best Q1 kept; a shift's
 // score is the sum of its frequencies' gains, and the best shift must stand out from the other
 // 62 (robust z-score); on it, the frequencies whose gain beats log(#blocks) make the map.
+// Every one of the 63 shifts is scored in full (the z-score needs the median and spread of all
+// of them), on the same `na_detection_blocks` sampled blocks.
 
 /// One frequency's fit on a shifted grid: (u, v, Q1, gain in nats, mixture weight of "no trace").
 type NaFit = (usize, usize, u16, f64, f64);
 
-fn wrapped_normal_ratio(d: f64, q1: f64, s: f64) -> f64 {
-    let mut acc = 0.0;
-    for m in -2..=2 {
-        let z = (d + m as f64 * q1) / s;
-        acc += (-0.5 * z * z).exp();
+/// `rho(d) = Q1 WN(d; s)`, the wrapped normal of phase `d` over the uniform phase density,
+/// with the wrap truncated at m = -2..=2 as in the model. With `t = |d| / s` and `a = Q1 / s`,
+/// the term m is `exp(-(t + m a)^2 / 2) = e0 * exp(-m a t - m^2 a^2 / 2)`; for |d| <= Q1 / 2 the
+/// five terms are `e0 (1 + P + Q + c (P^2 + Q^2))` with `e0 = exp(-t^2 / 2)`,
+/// `P = exp(-a (a / 2 - t))`, `c = exp(-a^2)`, `Q = c / P`: two exponentials instead of five
+/// (the same values to rounding).
+struct WrappedNormal {
+    q1: f64,
+    inv_s: f64,
+    a: f64,
+    c: f64,
+    scale: f64,
+}
+
+impl WrappedNormal {
+    fn new(q1: f64, s: f64) -> Self {
+        let a = q1 / s;
+        Self {
+            q1,
+            inv_s: 1.0 / s,
+            a,
+            c: (-a * a).exp(),
+            scale: q1 / (s * (2.0 * std::f64::consts::PI).sqrt()),
+        }
     }
-    q1 * acc / (s * (2.0 * std::f64::consts::PI).sqrt())
+
+    /// Ratio of the coefficient `v` (|v| >= q1 assumed by the callers' models: 1.0 below).
+    #[inline]
+    fn ratio(&self, v: f64) -> f64 {
+        let d = v - self.q1 * round_away(v / self.q1);
+        let t = (d * self.inv_s).abs();
+        let e0 = (-0.5 * t * t).exp();
+        let p = (-self.a * (0.5 * self.a - t)).exp();
+        // P underflows only where a^2 / 2 > 708, where Q < exp(-a^2 / 2) is 0 as well.
+        let q = if p > 0.0 { self.c / p } else { 0.0 };
+        self.scale * e0 * (1.0 + p + q + self.c * (p * p + q * q))
+    }
 }
 
-/// Ratios `rho = p1 / p0` of the coefficients `y` (1.0 where |y| < q1).
-fn na_ratios(y: &[f64], q1: f64, s: f64) -> Vec<f64> {
-    y.iter()
-        .map(|&v| {
-            if v.abs() < q1 {
-                1.0
-            } else {
-                let d = v - q1 * (v / q1).round();
-                wrapped_normal_ratio(d, q1, s)
-            }
-        })
-        .collect()
+/// Ratio `rho = p1 / p0` of one coefficient `v` (1.0 where |v| < q1).
+fn na_ratio(v: f64, wn: &WrappedNormal) -> f64 {
+    if v.abs() < wn.q1 { 1.0 } else { wn.ratio(v) }
 }
 
-/// Ratios of the informative coefficients only (|y| >= q1; the others have ratio 1 and add
-/// nothing to the log-likelihood gain, but they count in the EM's mixture weight).
-fn na_gain(y_abs_sorted: &[f64], y: &[f64], q1: f64, s: f64) -> (f64, f64) {
-    // y_abs_sorted is ascending: the informative ones are the tail.
-    let n_rest = y_abs_sorted.partition_point(|&a| a < q1);
-    let rho: Vec<f64> = y
-        .iter()
-        .filter(|v| v.abs() >= q1)
-        .map(|&v| wrapped_normal_ratio(v - q1 * (v / q1).round(), q1, s))
-        .collect();
+/// EM fit of the mixture weight of "no trace" and the log-likelihood gain, for step `q1`. Only
+/// the informative coefficients (|y| >= q1) have a ratio other than 1: the others add nothing
+/// to the gain but count in the mixture weight. `rho` is scratch space.
+fn na_gain(y: &[f64], q1: f64, s: f64, rho: &mut Vec<f64>) -> (f64, f64) {
+    rho.clear();
+    let wn = WrappedNormal::new(q1, s);
+    let mut n_rest = 0usize;
+    for &v in y {
+        if v.abs() < q1 {
+            n_rest += 1;
+        } else {
+            rho.push(wn.ratio(v));
+        }
+    }
     // EM over all samples, where the n_rest uninformative ones have rho = 1.
     let n = (rho.len() + n_rest) as f64;
     let mut alpha = 0.5;
@@ -830,39 +1161,111 @@ fn na_gain(y_abs_sorted: &[f64], y: &[f64], q1: f64, s: f64) -> (f64, f64) {
     (alpha, ll)
 }
 
-/// Selected coefficient of the blocks on the grid shifted by (dx, dy): for each block index in
-/// `which`, the values of `freqs` (natural indices).
-fn shifted_coefficients(
-    yf: &[f64],
-    w: usize,
-    dx: usize,
-    dy: usize,
+/// Rows of `c` needed for the frequencies `ks` (natural indices): (max u + 1, max v + 1).
+fn needed_extent(ks: &[usize]) -> (usize, usize) {
+    (
+        ks.iter().map(|&k| k / 8).max().unwrap_or(0) + 1,
+        ks.iter().map(|&k| k % 8).max().unwrap_or(0) + 1,
+    )
+}
+
+/// Horizontal pass of the separable DCT, only the `nv` lowest column frequencies:
+/// `out[l] = sum_n C[l][n] px[n]`.
+fn row_dct(c: &[[f64; 8]; 8], px: &[f64], nv: usize, out: &mut [f64; 8]) {
+    for (o, cl) in out.iter_mut().zip(c).take(nv) {
+        *o = cl.iter().zip(px).map(|(&a, &x)| a * x).sum();
+    }
+}
+
+/// Vertical pass for frequency (u, v) from the row transforms `rt` of the block's 8 rows.
+fn col_dct(c: &[[f64; 8]; 8], rt: &[[f64; 8]], u: usize, v: usize) -> f64 {
+    c[u].iter().zip(rt).map(|(&a, r)| a * r[v]).sum()
+}
+
+/// The coefficients `ks` (natural indices) of the sampled blocks `which` (indices on a grid of
+/// `nbx` columns) on every one of the 63 shifted grids: `out[shift][f][i]`, shifts in the order
+/// of `shifts`. Each sampled block needs the 16x16 pixels of its 2x2 aligned blocks; the row
+/// transforms of one horizontal shift serve all 8 vertical shifts.
+fn shifted_detection_coefficients(
+    plane: &crate::jpeg::Plane,
+    dct: &Dct,
     nbx: usize,
     which: &[usize],
-    freqs: &[usize],
-) -> Vec<Vec<f64>> {
-    let c = dct_matrix();
-    let mut out = vec![Vec::with_capacity(which.len()); freqs.len()];
-    // Only the rows and columns of the DCT that the frequencies need (separable transform).
-    let nu = freqs.iter().map(|&k| k / 8).max().unwrap_or(0) + 1;
-    let nv = freqs.iter().map(|&k| k % 8).max().unwrap_or(0) + 1;
-    let mut tmp = [0f64; 64];
-    for &bi in which {
-        let (by, bx) = (bi / nbx, bi % nbx);
-        let (x0, y0) = (dx + bx * 8, dy + by * 8);
-        for i in 0..8 {
-            let row = &yf[(y0 + i) * w + x0..(y0 + i) * w + x0 + 8];
-            for l in 0..nv {
-                tmp[i * 8 + l] = (0..8).map(|n| c[l][n] * row[n]).sum();
+    ks: &[usize],
+    shifts: &[(usize, usize)],
+) -> Vec<Vec<Vec<f64>>> {
+    let (_, nv) = needed_extent(ks);
+    let bw = plane.blocks_x;
+    let mut slot = [[usize::MAX; 8]; 8];
+    for (i, &(dx, dy)) in shifts.iter().enumerate() {
+        slot[dy][dx] = i;
+    }
+    let parts = par_ranges(which.len(), 1, |range| {
+        let n = range.len();
+        let mut out = vec![vec![vec![0f64; n]; ks.len()]; shifts.len()];
+        let mut patch = [[0f64; 16]; 16];
+        let mut px = [0f64; 64];
+        // rt[dx][l][y]: row transform (column frequency l) of patch row y at horizontal shift dx.
+        let mut rt = [[[0f64; 16]; 8]; 8];
+        for (li, &bi) in which[range].iter().enumerate() {
+            let (by, bx) = (bi / nbx, bi % nbx);
+            for (qy, qx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                dct.decode(
+                    &plane.blocks[(by + qy) * bw + bx + qx],
+                    &plane.table,
+                    &mut px,
+                );
+                for i in 0..8 {
+                    patch[qy * 8 + i][qx * 8..qx * 8 + 8].copy_from_slice(&px[i * 8..i * 8 + 8]);
+                }
+            }
+            // Horizontal pass, the 8 shifts dx side by side: sum_n C[l][n] patch[y][dx + n].
+            for (y, row) in patch.iter().enumerate() {
+                for (l, cl) in dct.c.iter().enumerate().take(nv) {
+                    let mut acc = [0f64; 8];
+                    for (n, &c) in cl.iter().enumerate() {
+                        for (a, &x) in acc.iter_mut().zip(&row[n..n + 8]) {
+                            *a += c * x;
+                        }
+                    }
+                    for (dx, &a) in acc.iter().enumerate() {
+                        rt[dx][l][y] = a;
+                    }
+                }
+            }
+            // Vertical pass, the 8 shifts dy side by side: sum_i C[u][i] rt[dx][v][dy + i].
+            for (dx, rtx) in rt.iter().enumerate() {
+                for (f, &k) in ks.iter().enumerate() {
+                    let (u, v) = (k / 8, k % 8);
+                    let mut acc = [0f64; 8];
+                    for (i, &c) in dct.c[u].iter().enumerate() {
+                        for (a, &t) in acc.iter_mut().zip(&rtx[v][i..i + 8]) {
+                            *a += c * t;
+                        }
+                    }
+                    for (dy, &a) in acc.iter().enumerate() {
+                        let si = slot[dy][dx];
+                        if si != usize::MAX {
+                            out[si][f][li] = a;
+                        }
+                    }
+                }
             }
         }
-        for (o, &k) in out.iter_mut().zip(freqs) {
-            let (u, v) = (k / 8, k % 8);
-            debug_assert!(u < nu);
-            o.push((0..8).map(|i| c[u][i] * tmp[i * 8 + v]).sum());
-        }
-    }
-    out
+        out
+    });
+    (0..shifts.len())
+        .map(|si| {
+            (0..ks.len())
+                .map(|f| {
+                    parts
+                        .iter()
+                        .flat_map(|p| p[si][f].iter().copied())
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// NA-DJPG evidence (METHOD.md section 9): the grid shift with the strongest integer
@@ -875,7 +1278,7 @@ pub fn na_djpg(coefs: &Coefficients, params: &CompressionParams) -> Result<NaDjp
     if bw < 3 || bh < 3 {
         return Err("the image is too small".into());
     }
-    let yf = float_decode(luma);
+    let dct = Dct::new();
     let s2 = luma
         .table
         .iter()
@@ -896,23 +1299,22 @@ pub fn na_djpg(coefs: &Coefficients, params: &CompressionParams) -> Result<NaDjp
     let total = nbx * nby;
     let step = total.div_ceil(params.na_detection_blocks.max(1)).max(1);
     let which: Vec<usize> = (0..total).step_by(step).collect();
+    let ys_all = shifted_detection_coefficients(luma, &dct, nbx, &which, &freqs, &shifts);
 
     // Each frequency's best step and gain on each shift; a shift's score is the sum over
     // frequencies. Most of the 63 shifts carry no trace, so their scores are the null
     // distribution: the best shift must stand out from their median by `na_robust_z` robust
     // standard deviations (1.4826 MAD), and by more than log(#blocks).
     let guard = (which.len() as f64).ln();
-    let fit_shift = |dx: usize, dy: usize| -> (f64, Vec<NaFit>) {
-        let ys = shifted_coefficients(&yf, w, dx, dy, nbx, &which, &freqs);
+    let fit_shift = |ys: &[Vec<f64>]| -> (f64, Vec<NaFit>) {
         let mut total = 0.0;
         let mut fits = Vec::new();
+        let mut rho = Vec::with_capacity(which.len());
         for (fi, &k) in freqs.iter().enumerate() {
             let qmax = IJG_LUMA_Q50[k] as i64;
-            let mut sorted: Vec<f64> = ys[fi].iter().map(|v| v.abs()).collect();
-            sorted.sort_by(f64::total_cmp);
             let mut best: Option<(i64, f64, f64)> = None;
             for q1 in qmin..=qmax.max(qmin) {
-                let (alpha, gain) = na_gain(&sorted, &ys[fi], q1 as f64, s);
+                let (alpha, gain) = na_gain(&ys[fi], q1 as f64, s, &mut rho);
                 if best.is_none_or(|b| gain > b.1) {
                     best = Some((q1, gain, alpha));
                 }
@@ -924,30 +1326,11 @@ pub fn na_djpg(coefs: &Coefficients, params: &CompressionParams) -> Result<NaDjp
         }
         (total, fits)
     };
-
-    let parts = row_ranges(shifts.len(), threads(), 1);
-    let scored: Vec<((usize, usize), f64, Vec<NaFit>)> = std::thread::scope(|sc| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|range| {
-                let shifts = &shifts;
-                let fit_shift = &fit_shift;
-                sc.spawn(move || {
-                    range
-                        .map(|i| {
-                            let (dx, dy) = shifts[i];
-                            let (e, u) = fit_shift(dx, dy);
-                            ((dx, dy), e, u)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    let scored: Vec<((usize, usize), f64, Vec<NaFit>)> = par_jobs(shifts.len(), |i| {
+        let (e, u) = fit_shift(&ys_all[i]);
+        (shifts[i], e, u)
     });
+    drop(ys_all);
     let mut totals: Vec<f64> = scored.iter().map(|(_, t, _)| *t).collect();
     totals.sort_by(f64::total_cmp);
     let median = totals.get(totals.len() / 2).copied().unwrap_or(0.0);
@@ -974,18 +1357,39 @@ pub fn na_djpg(coefs: &Coefficients, params: &CompressionParams) -> Result<NaDjp
         ));
     }
 
-    // The map on the winning grid, every block.
+    // The map on the winning grid, every block: per block, the used frequencies' log-ratios
+    // summed in order (f64), the luminance decoded two block rows at a time.
     let (dx, dy) = shift;
     let (mbx, mby) = ((w - dx) / 8, (h - dy) / 8);
-    let all: Vec<usize> = (0..mbx * mby).collect();
     let ks: Vec<usize> = used.iter().map(|&(u, v, ..)| u * 8 + v).collect();
-    let ys = shifted_coefficients(&yf, w, dx, dy, mbx, &all, &ks);
-    let mut llr = vec![0f64; all.len()];
-    for (y, &(_, _, q1, _, _)) in ys.iter().zip(&used) {
-        for (l, r) in llr.iter_mut().zip(na_ratios(y, q1 as f64, s)) {
-            *l += r.ln();
+    let (_, nv) = needed_extent(&ks);
+    let models: Vec<WrappedNormal> = used
+        .iter()
+        .map(|&(_, _, q1, ..)| WrappedNormal::new(q1 as f64, s))
+        .collect();
+    let llr: Vec<f64> = par_ranges(mby, 1, |rows| {
+        let mut pair = RowPair::new(luma);
+        let mut out = Vec::with_capacity(rows.len() * mbx);
+        let mut rt = [[0f64; 8]; 8];
+        for my in rows {
+            // Columns under the map's blocks: dx + 8 mx .. dx + 8 mx + 8.
+            pair.load(&dct, my, dy > 0, 0..(dx + mbx * 8).div_ceil(8));
+            let win = pair.window(dy);
+            for mx in 0..mbx {
+                let x0 = dx + mx * 8;
+                for (r, row) in rt.iter_mut().zip(&win) {
+                    row_dct(&dct.c, &row[x0..x0 + 8], nv, r);
+                }
+                let mut l = 0f64;
+                for (&(u, v, ..), wn) in used.iter().zip(&models) {
+                    l += na_ratio(col_dct(&dct.c, &rt, u, v), wn).ln();
+                }
+                out.push(l);
+            }
         }
-    }
+        out
+    })
+    .concat();
     // P(trace | block), smoothed like A-DJPG (`posterior` gives 1 - P(trace) and -log-odds).
     let (p_none, lo_none) = posterior(&llr, mbx, mby, params.smooth_blocks);
     let trace_fraction =

@@ -89,6 +89,7 @@ pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
         return Err(JpegError::Unsupported("the frame has no component".into()));
     }
     let (width, height) = (c.width as usize, c.height as usize);
+    let precision = c.effective_precision();
     let max_h = c
         .components
         .iter()
@@ -101,8 +102,12 @@ pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
         .map(|p| p.v_sampling.max(1) as usize)
         .max()
         .unwrap_or(1);
+    let rgb_coded = c.components.len() == 3
+        && c.components.iter().map(|p| p.component_id).eq(*b"RGB")
+        || (c.components.len() == 3 && c.adobe_transform == Some(0));
+    let first_is_luma = matches!(c.components.len(), 1 | 3) && !rgb_coded;
     let mut planes = Vec::with_capacity(c.components.len());
-    for comp in &c.components {
+    for comp in c.components {
         let table = c
             .quant_tables
             .get(comp.quant_table_index as usize)
@@ -120,20 +125,22 @@ pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
         let comp_h = (height * comp.v_sampling.max(1) as usize).div_ceil(max_v);
         let bx = comp_w.div_ceil(8).min(comp.blocks_x);
         let by = comp_h.div_ceil(8).min(comp.blocks_y);
-        let mut blocks = Vec::with_capacity(bx * by);
+        if bx > 0 && by > 0 && comp.blocks.len() < (by - 1) * comp.blocks_x + bx {
+            return Err(JpegError::Decode("coefficient array too short".into()));
+        }
+        // In place: block (row, col) moves to row * bx + col <= row * blocks_x + col, in order,
+        // and from zig-zag to natural order.
+        let mut blocks = comp.blocks;
         for row in 0..by {
             for col in 0..bx {
-                let zz = comp
-                    .blocks
-                    .get(row * comp.blocks_x + col)
-                    .ok_or_else(|| JpegError::Decode("coefficient array too short".into()))?;
-                let mut natural = [0i16; 64];
+                let zz = blocks[row * comp.blocks_x + col];
+                let natural = &mut blocks[row * bx + col];
                 for (k, &v) in zz.iter().enumerate() {
                     natural[ZIGZAG[k]] = v;
                 }
-                blocks.push(natural);
             }
         }
+        blocks.truncate(bx * by);
         planes.push(Plane {
             blocks_x: bx,
             blocks_y: by,
@@ -143,14 +150,10 @@ pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
             v_sampling: comp.v_sampling,
         });
     }
-    let rgb_coded = c.components.len() == 3
-        && c.components.iter().map(|p| p.component_id).eq(*b"RGB")
-        || (c.components.len() == 3 && c.adobe_transform == Some(0));
-    let first_is_luma = matches!(c.components.len(), 1 | 3) && !rgb_coded;
     Ok(Coefficients {
         width,
         height,
-        precision: c.effective_precision(),
+        precision,
         planes,
         restart_interval: c.restart_interval,
         first_is_luma,
