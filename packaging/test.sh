@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 echo "== app lock (training/requirements-app-lock.txt), documentation links" >&2
 .venv/bin/python packaging/check_app_lock.py
 python3 packaging/check_links.py
+./packaging/test_gpu_setup.sh
 echo "== cargo test" >&2
 cargo test --release --locked --all-targets
 echo "== Debian package" >&2
