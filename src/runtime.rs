@@ -136,7 +136,7 @@ pub fn open_session(path: &Path, choice: ProviderChoice, threads: usize) -> Resu
                     });
                 }
                 Err(e) if choice == ProviderChoice::Cuda => return Err(e),
-                Err(e) => note = format!(" (CUDA failed: {e})"),
+                Err(e) => note = format!(" (CUDA failed: {})", e.to_string().trim()),
             }
         } else if choice == ProviderChoice::Cuda {
             return Err(EngineError::Runtime(
