@@ -56,6 +56,14 @@ pub enum Command {
     SetPaneContent(usize, PaneContent),
     SetView(ViewTransform),
     Fit,
+    /// Zoom by a factor about the centre of the view (keyboard + and -).
+    ZoomBy(f32),
+    /// Show only the next (+1) or previous (-1) layer that exists (keyboard ] and [).
+    StepLayer(i32),
+    /// Show the Help window, or close it.
+    ShowHelp(bool),
+    /// Go back to the view of a bookmark: pan, zoom and layers.
+    RestoreBookmark(usize),
     /// One image pixel per screen pixel.
     OneToOne {
         pixels_per_point: f32,
@@ -172,6 +180,9 @@ impl TamperscopeApp {
             }
             Command::SetView(v) => self.rt.view = v,
             Command::Fit => self.rt.view.fit = true,
+            Command::ZoomBy(factor) => self.zoom_by(factor),
+            Command::StepLayer(step) => self.step_layer(step),
+            Command::ShowHelp(on) => self.rt.show_help = on,
             Command::OneToOne { pixels_per_point } => {
                 let center = self
                     .rt
@@ -213,6 +224,7 @@ impl TamperscopeApp {
             cmd @ (Command::SetNotes(_)
             | Command::AddBookmark(_)
             | Command::RemoveBookmark(_)
+            | Command::RestoreBookmark(_)
             | Command::ExportReportDialog
             | Command::ExportReport(_)) => self.apply_report(cmd),
             Command::ExportView(path) => self.export_view(path),
@@ -243,6 +255,105 @@ impl TamperscopeApp {
                 self.settings.show_analysis_panel = analysis;
             }
         }
+    }
+
+    /// Zoom about the centre of the view; from "fit", about the fitted view.
+    fn zoom_by(&mut self, factor: f32) {
+        if !factor.is_finite() || factor <= 0.0 {
+            return;
+        }
+        let mut view = self.rt.view;
+        if view.fit {
+            let Some((w, h)) = self.rt.doc.as_ref().and_then(|d| d.photo_size()) else {
+                return;
+            };
+            view = ViewTransform {
+                center: egui::vec2(w, h) * 0.5,
+                zoom: self.rt.last_fit_zoom.get(),
+                fit: false,
+            };
+        }
+        view.zoom = (view.zoom * factor).clamp(super::viewer::MIN_ZOOM, super::viewer::MAX_ZOOM);
+        view.fit = false;
+        self.rt.view = view;
+    }
+
+    /// The layers [ and ] step through, in the order of the layers panel: the heat layers that
+    /// exist, then H of each segmenter that has one.
+    pub fn layer_cycle(&self) -> Vec<PaneContent> {
+        let Some(doc) = &self.rt.doc else {
+            return Vec::new();
+        };
+        let mut out: Vec<PaneContent> = HeatLayer::ALL
+            .into_iter()
+            .filter(|&l| doc.heat_map(l).is_some())
+            .map(PaneContent::Heat)
+            .collect();
+        out.extend(
+            doc.segs
+                .iter()
+                .enumerate()
+                .take(super::gpu::MAX_SEGMENTERS)
+                .filter(|(_, s)| s.result.refined.is_some())
+                .map(|(i, _)| PaneContent::Refined(i)),
+        );
+        out
+    }
+
+    /// Whether `c` is shown in the single view.
+    fn layer_visible(&self, c: &PaneContent) -> bool {
+        let Some(doc) = &self.rt.doc else {
+            return false;
+        };
+        match c {
+            PaneContent::Heat(l) => self.settings.heat[l.index()].visible,
+            PaneContent::Refined(i) => {
+                self.settings.refined.visible
+                    && doc
+                        .segs
+                        .get(*i)
+                        .is_some_and(|s| self.settings.seg_toggles(&s.name).refined)
+            }
+            _ => false,
+        }
+    }
+
+    /// Show only the next / previous layer of [`Self::layer_cycle`] (masks and chosen regions
+    /// are left as they are); the status bar names it.
+    fn step_layer(&mut self, step: i32) {
+        let cycle = self.layer_cycle();
+        if cycle.is_empty() {
+            return;
+        }
+        let n = cycle.len() as i32;
+        let current = cycle.iter().position(|c| self.layer_visible(c));
+        let next = match current {
+            Some(i) => (i as i32 + step).rem_euclid(n),
+            None if step >= 0 => 0,
+            None => n - 1,
+        } as usize;
+        let target = cycle[next].clone();
+        for l in HeatLayer::ALL {
+            self.settings.heat[l.index()].visible = target == PaneContent::Heat(l);
+        }
+        let names = self
+            .rt
+            .doc
+            .as_ref()
+            .map(|d| d.segmenter_names())
+            .unwrap_or_default();
+        for (i, name) in names.iter().enumerate() {
+            let t = self.settings.seg_layers.entry(name.clone()).or_default();
+            t.refined = target == PaneContent::Refined(i);
+        }
+        if matches!(target, PaneContent::Refined(_)) {
+            self.settings.refined.visible = true;
+        }
+        self.rt.notice = Some(format!(
+            "Layer {} of {n}: {}",
+            next + 1,
+            target.label(&names)
+        ));
     }
 
     /// Re-open the engine with what is installed now; the open image is analysed again once

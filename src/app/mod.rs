@@ -7,10 +7,12 @@
 //! - [`viewer`] / [`compare`]: pan/zoom transforms and the image panes; [`gpu`]: the wgpu pipeline;
 //! - [`panels`]: the side panels; [`export`]: "Export view as PNG…".
 
+pub mod answer;
 pub mod command;
 pub mod compare;
 pub mod export;
 pub mod gpu;
+pub mod help;
 pub mod install;
 pub mod panels;
 pub mod report;
@@ -60,6 +62,13 @@ pub(crate) fn open_registry() -> tamperscope::Result<tamperscope::registry::Regi
 
 /// Background of the image view (the window's clear colour, see `clear_color`).
 pub const VIEW_BACKGROUND: egui::Color32 = egui::Color32::from_gray(30);
+
+/// Each side panel takes at most this share of the window's width.
+pub const MAX_PANEL_SHARE: f32 = 0.4;
+/// And at least this many points (below it a panel is better hidden: View menu).
+pub const MIN_PANEL_WIDTH: f32 = 160.0;
+/// Zoom factor of one press of + or -.
+pub const KEY_ZOOM_STEP: f32 = 1.25;
 
 /// Environment variable that turns on frame-time and latency logging to stderr.
 pub const STATS_ENV: &str = "TAMPERSCOPE_APP_STATS";
@@ -213,6 +222,14 @@ pub struct Runtime {
     pub view_shots: export::ViewShots,
     /// The image to analyse again once the reloaded engine is open.
     pub reanalyse_when_ready: Option<PathBuf>,
+    /// The measured accuracy (`measured.json` beside the manifest), read when the engine opens.
+    pub measured: Option<answer::Measured>,
+    /// The answer's region on the photo (see [`answer::Outline`]).
+    pub answer_outline: Option<answer::Outline>,
+    /// The Help window is open.
+    pub show_help: bool,
+    /// Widths of the layers and analysis panels as last drawn (0 when hidden).
+    pub panel_widths: [f32; 2],
 }
 
 impl Runtime {
@@ -297,6 +314,10 @@ impl TamperscopeApp {
                 view_rect: None,
                 view_shots: Default::default(),
                 reanalyse_when_ready: None,
+                measured: None,
+                answer_outline: None,
+                show_help: false,
+                panel_widths: [0.0; 2],
             },
         }
     }
@@ -398,6 +419,10 @@ impl TamperscopeApp {
                 segmenters,
                 classifiers,
             } => {
+                self.rt.measured = open_registry().ok().and_then(|r| {
+                    let dir = r.manifest_path.parent()?.to_path_buf();
+                    answer::Measured::load(&dir.join(tamperscope::report::MEASURED_FILE))
+                });
                 self.rt.engine = EngineStatus {
                     ready: true,
                     error,
@@ -512,7 +537,7 @@ impl TamperscopeApp {
                         doc.segs.len() - 1
                     }
                 };
-                // The first time a segmenter finds regions, show its H and chosen mask unless
+                // The first time a segmenter finds regions, show its H unless
                 // another segmenter's H is already shown. (One that found nothing gets no defaults
                 // yet: on the bundled sample DeepLab finds no object, and its empty H would be the
                 // only one shown.)
@@ -529,7 +554,9 @@ impl TamperscopeApp {
                         name,
                         SegToggles {
                             masks: false,
-                            chosen: !other_shown,
+                            // The segmenter's chosen region is secondary: the answer card's
+                            // outline (from H) is the primary "where"; the toggle brings it back.
+                            chosen: false,
                             refined: !other_shown,
                         },
                     );
@@ -594,6 +621,11 @@ impl TamperscopeApp {
     /// Draw the whole window; returns the commands the views emitted.
     pub fn window_ui(&mut self, ui: &mut egui::Ui) -> Vec<Command> {
         let mut cmds = Vec::new();
+        self.refresh_answer_outline();
+        // Side panels: resizable, at most this share of the window each, so that the image
+        // keeps room whatever was saved (the widths persist) and whatever a line asks for.
+        let window = ui.ctx().content_rect().width();
+        let max_side = (window * MAX_PANEL_SHARE).max(MIN_PANEL_WIDTH);
         egui::Panel::top("menu").show(ui, |ui| {
             self.menu_bar_ui(ui, &mut cmds);
         });
@@ -602,24 +634,30 @@ impl TamperscopeApp {
         }
         let readout = self.rt.readout.clone();
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui, readout.as_ref()));
+        self.rt.panel_widths = [0.0; 2];
         if self.settings.show_layers_panel {
-            egui::Panel::left("layers")
+            let r = egui::Panel::left("layers")
                 .resizable(true)
-                .default_size(230.0)
+                .default_size(230.0f32.min(window * 0.22).clamp(MIN_PANEL_WIDTH, max_side))
+                .size_range(MIN_PANEL_WIDTH..=max_side)
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| self.layers_panel_ui(ui, &mut cmds));
                 });
+            self.rt.panel_widths[0] = r.response.rect.width();
         }
         if self.settings.show_analysis_panel {
-            egui::Panel::right("analysis")
+            let r = egui::Panel::right("analysis")
                 .resizable(true)
-                .default_size(330.0)
+                .default_size(330.0f32.min(window * 0.28).clamp(MIN_PANEL_WIDTH, max_side))
+                .size_range(MIN_PANEL_WIDTH..=max_side)
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
+                        ui.set_max_width(ui.available_width());
                         self.analysis_panel_ui(ui, &mut cmds);
                         self.report_ui(ui, &mut cmds);
                     });
                 });
+            self.rt.panel_widths[1] = r.response.rect.width();
         }
         // No fill: the window's clear colour is the view's background, and the panes paint their
         // own. On a software renderer every full-size layer costs milliseconds per frame.
@@ -664,7 +702,49 @@ impl TamperscopeApp {
         {
             cmds.push(Command::OpenDialog);
         }
+        self.help_window_ui(ui.ctx(), &mut cmds);
+        self.shortcuts(ui.ctx(), &mut cmds);
         cmds
+    }
+
+    /// The view's keyboard shortcuts (not while a text field has the keyboard): + and - zoom,
+    /// 0 fits, 1 is 1:1, [ and ] step through the layers, F1 opens the help.
+    fn shortcuts(&self, ctx: &egui::Context, cmds: &mut Vec<Command>) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let ppp = ctx.pixels_per_point();
+        ctx.input_mut(|i| {
+            let none = egui::Modifiers::NONE;
+            // "+" is Shift+= on many layouts: accept both, with or without Shift.
+            let plus = i.consume_key(none, egui::Key::Plus)
+                || i.consume_key(egui::Modifiers::SHIFT, egui::Key::Plus)
+                || i.consume_key(none, egui::Key::Equals)
+                || i.consume_key(egui::Modifiers::SHIFT, egui::Key::Equals);
+            if plus {
+                cmds.push(Command::ZoomBy(KEY_ZOOM_STEP));
+            }
+            if i.consume_key(none, egui::Key::Minus) {
+                cmds.push(Command::ZoomBy(1.0 / KEY_ZOOM_STEP));
+            }
+            if i.consume_key(none, egui::Key::Num0) {
+                cmds.push(Command::Fit);
+            }
+            if i.consume_key(none, egui::Key::Num1) {
+                cmds.push(Command::OneToOne {
+                    pixels_per_point: ppp,
+                });
+            }
+            if i.consume_key(none, egui::Key::OpenBracket) {
+                cmds.push(Command::StepLayer(-1));
+            }
+            if i.consume_key(none, egui::Key::CloseBracket) {
+                cmds.push(Command::StepLayer(1));
+            }
+            if i.consume_key(none, egui::Key::F1) {
+                cmds.push(Command::ShowHelp(!self.rt.show_help));
+            }
+        });
     }
 
     /// One frame: worker messages, UI, commands.

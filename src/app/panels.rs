@@ -107,14 +107,36 @@ impl TamperscopeApp {
             });
             ui.menu_button("View", |ui| {
                 let ppp = ui.ctx().pixels_per_point();
-                if ui.button("Fit").clicked() {
+                let has_image = self.rt.doc.as_ref().is_some_and(|d| d.photo.is_some());
+                let item = |ui: &mut egui::Ui, text: &str, keys: &str| {
+                    ui.add_enabled(has_image, egui::Button::new(text).shortcut_text(keys))
+                        .clicked()
+                };
+                if item(ui, "Zoom in", "+") {
+                    cmds.push(Command::ZoomBy(super::KEY_ZOOM_STEP));
+                    ui.close();
+                }
+                if item(ui, "Zoom out", "-") {
+                    cmds.push(Command::ZoomBy(1.0 / super::KEY_ZOOM_STEP));
+                    ui.close();
+                }
+                if item(ui, "Fit", "0") {
                     cmds.push(Command::Fit);
                     ui.close();
                 }
-                if ui.button("1:1").clicked() {
+                if item(ui, "1:1", "1") {
                     cmds.push(Command::OneToOne {
                         pixels_per_point: ppp,
                     });
+                    ui.close();
+                }
+                ui.separator();
+                if item(ui, "Previous layer", "[") {
+                    cmds.push(Command::StepLayer(-1));
+                    ui.close();
+                }
+                if item(ui, "Next layer", "]") {
+                    cmds.push(Command::StepLayer(1));
                     ui.close();
                 }
                 ui.separator();
@@ -125,6 +147,26 @@ impl TamperscopeApp {
                 {
                     cmds.push(Command::ShowPanels { layers, analysis });
                 }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui
+                    .add(egui::Button::new("Guide to the layers and shortcuts").shortcut_text("F1"))
+                    .clicked()
+                {
+                    cmds.push(Command::ShowHelp(true));
+                    ui.close();
+                }
+                ui.separator();
+                ui.label(RichText::new("Keyboard").strong());
+                egui::Grid::new("menu_shortcuts")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        for (k, what) in super::help::SHORTCUTS {
+                            ui.monospace(k);
+                            ui.label(what);
+                            ui.end_row();
+                        }
+                    });
             });
             ui.separator();
             let mode = self.settings.view_mode;
@@ -154,10 +196,18 @@ impl TamperscopeApp {
                 }
             }
             ui.separator();
-            if ui.button("Fit").clicked() {
+            if ui
+                .button("Fit")
+                .on_hover_text("Fit the image to the view (0)")
+                .clicked()
+            {
                 cmds.push(Command::Fit);
             }
-            if ui.button("1:1").clicked() {
+            if ui
+                .button("1:1")
+                .on_hover_text("One image pixel per screen pixel (1)")
+                .clicked()
+            {
                 cmds.push(Command::OneToOne {
                     pixels_per_point: ui.ctx().pixels_per_point(),
                 });
@@ -171,7 +221,7 @@ impl TamperscopeApp {
                 .fill(Color32::from_rgb(90, 25, 25))
                 .inner_margin(4.0)
                 .show(ui, |ui| {
-                    ui.horizontal(|ui| {
+                    ui.horizontal_wrapped(|ui| {
                         // A word, not a symbol: the bundled fonts have no cross glyph.
                         if ui.button("Dismiss").clicked() {
                             cmds.push(Command::DismissError(i));
@@ -195,7 +245,7 @@ impl TamperscopeApp {
             let style = self.settings.heat[layer.index()];
             let row = HeatRow {
                 label: layer.label(),
-                description: layer.description(),
+                description: super::help::heat(layer),
                 available,
                 reason: reason.as_deref(),
             };
@@ -205,12 +255,19 @@ impl TamperscopeApp {
         }
         ui.separator();
         let mut t = self.settings.display_threshold;
+        // The scope on a line of its own: beside the slider it widened the panel.
+        ui.add(
+            egui::Label::new(format!(
+                "Display threshold ({})",
+                super::gpu::THRESHOLD_SCOPE
+            ))
+            .wrap(),
+        )
+        .on_hover_text(THRESHOLD_HELP);
         if ui
-            .add(
-                egui::Slider::new(&mut t, 0.0..=1.0)
-                    .text(format!("threshold ({})", super::gpu::THRESHOLD_SCOPE)),
-            )
+            .add(egui::Slider::new(&mut t, 0.0..=1.0).text("threshold"))
             .on_hover_text(THRESHOLD_HELP)
+            .on_disabled_hover_text(THRESHOLD_HELP)
             .changed()
         {
             cmds.push(Command::SetThreshold(t));
@@ -247,8 +304,8 @@ impl TamperscopeApp {
                         !no_region,
                         egui::Checkbox::new(&mut m, format!("Masks · {}", seg.name)),
                     )
-                    .on_hover_text("every region of this segmenter, outlined in its own colour")
-                    .on_disabled_hover_text(&none_reason)
+                    .on_hover_text(super::help::MASKS)
+                    .on_disabled_hover_text(format!("{none_reason}.\n\n{}", super::help::MASKS))
                     .changed()
                 {
                     cmds.push(Command::SetSegLayer {
@@ -258,15 +315,16 @@ impl TamperscopeApp {
                     });
                 }
             });
-            ui.horizontal(|ui| {
+            // One toggle a line: side by side they widened the panel.
+            ui.vertical(|ui| {
                 let mut c = t.chosen;
                 if ui
                     .add_enabled(
                         seg.result.chosen.is_some(),
                         egui::Checkbox::new(&mut c, format!("Chosen · {}", seg.name)),
                     )
-                    .on_hover_text("the evidence mask of this segmenter; outside it is darkened")
-                    .on_disabled_hover_text(&chosen_reason)
+                    .on_hover_text(super::help::CHOSEN)
+                    .on_disabled_hover_text(format!("{chosen_reason}.\n\n{}", super::help::CHOSEN))
                     .changed()
                 {
                     cmds.push(Command::SetSegLayer {
@@ -281,8 +339,11 @@ impl TamperscopeApp {
                         seg.result.refined.is_some(),
                         egui::Checkbox::new(&mut r, format!("H · {}", seg.name)),
                     )
-                    .on_hover_text("H: the fused map A refined with this segmenter's masks")
-                    .on_disabled_hover_text(&refined_reason)
+                    .on_hover_text(super::help::REFINED)
+                    .on_disabled_hover_text(format!(
+                        "{refined_reason}.\n\n{}",
+                        super::help::REFINED
+                    ))
                     .changed()
                 {
                     cmds.push(Command::SetSegLayer {
@@ -297,6 +358,7 @@ impl TamperscopeApp {
         let mut mo = self.settings.masks_opacity;
         if ui
             .add(egui::Slider::new(&mut mo, 0.0..=1.0).text("mask opacity"))
+            .on_hover_text(super::help::MASKS)
             .changed()
         {
             cmds.push(Command::SetMasksOpacity(mo));
@@ -304,6 +366,7 @@ impl TamperscopeApp {
         let mut co = self.settings.chosen_opacity;
         if ui
             .add(egui::Slider::new(&mut co, 0.0..=1.0).text("chosen opacity"))
+            .on_hover_text(super::help::CHOSEN)
             .changed()
         {
             cmds.push(Command::SetChosenOpacity(co));
@@ -311,8 +374,10 @@ impl TamperscopeApp {
         let refined = self.settings.refined;
         let mut opacity = refined.opacity;
         let mut cmap = refined.cmap;
-        ui.horizontal(|ui| {
-            ui.add(egui::Slider::new(&mut opacity, 0.0..=1.0).text("H opacity"));
+        // Wrapped: slider, name and colour map side by side would widen the panel.
+        ui.horizontal_wrapped(|ui| {
+            ui.add(egui::Slider::new(&mut opacity, 0.0..=1.0).text("H opacity"))
+                .on_hover_text(super::help::REFINED);
             cmap_combo_ui(ui, &mut cmap, "refined_cmap");
         });
         if opacity != refined.opacity || cmap != refined.cmap {
@@ -326,13 +391,15 @@ impl TamperscopeApp {
 
     pub fn analysis_panel_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
         ui.heading("Analysis");
+        self.answer_card_ui(ui);
         self.progress_ui(ui, cmds);
         self.models_ui(ui, cmds);
         let Some(doc) = &self.rt.doc else { return };
 
         if !doc.variants.is_empty() {
             ui.separator();
-            ui.label(RichText::new("Classifier").strong());
+            ui.label(RichText::new("Classifier").strong())
+                .on_hover_text(super::help::CLASSIFIER);
             if doc.stand_in() {
                 ui.label(
                     RichText::new(format!(
@@ -344,9 +411,14 @@ impl TamperscopeApp {
             }
             egui::Grid::new("variants").striped(true).show(ui, |ui| {
                 for v in &doc.variants {
-                    ui.label(format!("A_{}", v.info.variant))
-                        .on_hover_text(format!("{} ({})", v.info.model, v.info.sha256));
-                    ui.label(format!("p = {:.3}", v.probability));
+                    ui.label(format!("A_{}", v.info.variant)).on_hover_text(format!(
+                        "Classifier variant {}: {}",
+                        v.info.variant,
+                        super::help::CLASSIFIER
+                    ));
+                    ui.label(format!("p = {:.3}", v.probability)).on_hover_text(
+                        "The probability, from 0 to 1, that this variant gives to \"the whole image was manipulated\"; 0.5 and above reads as manipulated. METHOD.md section 2.",
+                    );
                     let verdict = tamperscope::output::verdict(v.probability);
                     let color = if v.probability >= 0.5 { BAD } else { GOOD };
                     ui.label(RichText::new(verdict).color(color));
@@ -361,18 +433,39 @@ impl TamperscopeApp {
             ui.label(format!(
                 "mean p = {mean:.3}: {}",
                 tamperscope::output::verdict(mean)
-            ));
+            ))
+            .on_hover_text("The three variants' mean: the classifier's part of the verdict");
+            // The models' identity, for the record (not in the hover texts, which explain).
+            let models: Vec<String> = doc
+                .variants
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}…",
+                        v.info.model,
+                        &v.info.sha256[..v.info.sha256.len().min(8)]
+                    )
+                })
+                .collect();
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!("models: {}", models.join(", ")))
+                        .weak()
+                        .small(),
+                )
+                .wrap(),
+            );
         }
-
-        verdict_ui(ui, doc);
 
         ui.separator();
         ui.label(RichText::new("Masks").strong());
         let mut sim = self.settings.similarity;
-        ui.horizontal(|ui| {
-            ui.label("similarity");
+        ui.horizontal_wrapped(|ui| {
+            ui.label("similarity S")
+                .on_hover_text(super::help::SIMILARITY);
             for v in SimilarityVariant::ALL {
-                ui.radio_value(&mut sim, v, v.name());
+                ui.radio_value(&mut sim, v, v.name())
+                    .on_hover_text(super::help::SIMILARITY);
             }
         });
         if sim != self.settings.similarity {
@@ -380,9 +473,7 @@ impl TamperscopeApp {
         }
         let mut prior = self.settings.prior;
         ui.horizontal_wrapped(|ui| {
-            ui.label("prior").on_hover_text(
-                "The map the similarity S and the refinement H use: A fused with the compression posterior (where the file carries compression evidence; else A), or A alone as in the paper",
-            );
+            ui.label("prior").on_hover_text(super::help::PRIOR);
             for p in PriorChoice::ALL {
                 ui.radio_value(&mut prior, p, p.label())
                     .on_hover_text(p.rule().name());
@@ -393,8 +484,12 @@ impl TamperscopeApp {
         }
         let mut pct = self.settings.min_area_fraction * 100.0;
         if ui
-            .add(egui::Slider::new(&mut pct, 0.0..=10.0).text("min area %").max_decimals(2))
-            .on_hover_text("Regions smaller than this share of the image are dropped (semantic masks are filtered at once; the built-in segmenter is re-run, a few ms)")
+            .add(
+                egui::Slider::new(&mut pct, 0.0..=10.0)
+                    .text("min area %")
+                    .max_decimals(2),
+            )
+            .on_hover_text(super::help::MIN_AREA)
             .changed()
         {
             cmds.push(Command::SetMinArea(pct / 100.0));
@@ -503,7 +598,13 @@ impl TamperscopeApp {
                             } else {
                                 RichText::new(text)
                             };
-                            let resp = ui.selectable_label(highlighted, text);
+                            let resp = ui.selectable_label(highlighted, text).on_hover_text(format!(
+                                "{}: {:.1} % of the image{}. Click to highlight it, double-click to make it the evidence mask.\n\n{}",
+                                r.label,
+                                100.0 * r.area as f32 / total,
+                                s.map(|s| format!(", S = {s:.3}")).unwrap_or_default(),
+                                super::help::SIMILARITY
+                            ));
                             if let Some(s) = s {
                                 let (bar, _) = ui.allocate_exact_size(
                                     egui::vec2(40.0, 6.0),
@@ -533,10 +634,17 @@ impl TamperscopeApp {
                         });
                     }
                     if let Some(l) = &seg.result.likelihoods {
-                        ui.weak(format!(
-                            "evidence likelihoods r1 = {:.3}, r0 = {:.3}",
-                            l.r1, l.r0
-                        ));
+                        ui.add(
+                            egui::Label::new(
+                                RichText::new(format!(
+                                    "evidence likelihoods r1 = {:.3}, r0 = {:.3}",
+                                    l.r1, l.r0
+                                ))
+                                .weak(),
+                            )
+                            .wrap(),
+                        )
+                        .on_hover_text(super::help::LIKELIHOODS);
                     }
                 });
         }
@@ -685,7 +793,7 @@ fn compression_ui(ui: &mut egui::Ui, doc: &Document) {
         .default_open(true)
         .show(ui, |ui| compression_findings_ui(ui, maps))
         .header_response
-        .on_hover_text("Double-JPEG evidence read from the file's own DCT coefficients (aligned: A-DJPG, misaligned: NA-DJPG)");
+        .on_hover_text(super::help::COMPRESSION);
 }
 
 fn compression_findings_ui(ui: &mut egui::Ui, maps: &CompressionMaps) {
@@ -750,30 +858,6 @@ fn compression_findings_ui(ui: &mut egui::Ui, maps: &CompressionMaps) {
         });
 }
 
-/// The verdict of classifier and compression evidence together, with both parts.
-fn verdict_ui(ui: &mut egui::Ui, doc: &Document) {
-    let Some(mean) = doc.mean_probability() else {
-        return;
-    };
-    let cs = doc.compression_score();
-    let p = tamperscope::pipeline::verdict_probability(mean, cs);
-    let verdict = tamperscope::output::verdict(p);
-    let color = if p >= 0.5 { BAD } else { GOOD };
-    ui.separator();
-    ui.horizontal_wrapped(|ui| {
-        ui.label(RichText::new("Verdict").strong());
-        ui.label(RichText::new(format!("p = {p:.3}: {verdict}")).color(color).strong())
-            .on_hover_text("1 - (1 - classifier) (1 - compression): either detector alone can call the image manipulated");
-    });
-    let compression = match &doc.compression {
-        Some(_) => format!("{cs:.3}"),
-        None => "not read yet".into(),
-    };
-    ui.weak(format!(
-        "classifier mean p = {mean:.3}, compression score = {compression}"
-    ));
-}
-
 /// What a heat layer row shows besides its style.
 struct HeatRow<'a> {
     label: &'a str,
@@ -795,7 +879,7 @@ fn style_row_ui(
         // No map for this image: a disabled toggle that says why, and no style controls.
         ui.horizontal(|ui| {
             ui.add_enabled(false, egui::Checkbox::new(&mut s.visible, row.label))
-                .on_disabled_hover_text(reason);
+                .on_disabled_hover_text(format!("{reason}.\n\n{}", row.description));
             ui.add_enabled(false, egui::Label::new(RichText::new("n/a").small()))
                 .on_disabled_hover_text(reason);
         });
@@ -804,7 +888,8 @@ fn style_row_ui(
     ui.add_enabled_ui(row.available, |ui| {
         ui.horizontal(|ui| {
             ui.checkbox(&mut s.visible, row.label)
-                .on_hover_text(row.description);
+                .on_hover_text(row.description)
+                .on_disabled_hover_text(row.description);
         });
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut s.opacity, 0.0..=1.0).show_value(true));

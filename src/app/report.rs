@@ -11,7 +11,7 @@ use tamperscope::report::{Annotations, Bookmark, build_report, figures, render_h
 
 use super::TamperscopeApp;
 use super::command::Command;
-use super::state::{HeatLayer, StageState};
+use super::state::{BookmarkView, HeatLayer, StageState};
 
 impl TamperscopeApp {
     /// The current view as a bookmark: visible layers, pan / zoom, caption.
@@ -67,10 +67,18 @@ impl TamperscopeApp {
                 }
             }
             Command::AddBookmark(caption) => {
+                let view = BookmarkView {
+                    view: self.rt.view,
+                    screen_zoom: self.rt.last_zoom.get(),
+                    heat: self.settings.heat,
+                    refined: self.settings.refined,
+                    seg_layers: self.settings.seg_layers.clone(),
+                };
                 if let Some(b) = self.current_bookmark(caption)
                     && let Some(doc) = &mut self.rt.doc
                 {
                     doc.bookmarks.push(b);
+                    doc.bookmark_views.push(view);
                 }
             }
             Command::RemoveBookmark(i) => {
@@ -78,7 +86,26 @@ impl TamperscopeApp {
                     && i < doc.bookmarks.len()
                 {
                     doc.bookmarks.remove(i);
+                    if i < doc.bookmark_views.len() {
+                        doc.bookmark_views.remove(i);
+                    }
                 }
+            }
+            Command::RestoreBookmark(i) => {
+                let Some(doc) = &self.rt.doc else { return };
+                let Some(v) = doc.bookmark_views.get(i).cloned() else {
+                    return;
+                };
+                let caption = doc
+                    .bookmarks
+                    .get(i)
+                    .map(|b| b.caption.clone())
+                    .unwrap_or_default();
+                self.rt.view = v.view;
+                self.settings.heat = v.heat;
+                self.settings.refined = v.refined;
+                self.settings.seg_layers = v.seg_layers;
+                self.rt.notice = Some(format!("Bookmark restored: {caption}"));
             }
             Command::ExportReportDialog => {
                 if let Some((path, note)) = self.export_path(
@@ -248,17 +275,33 @@ impl TamperscopeApp {
         });
         ui.data_mut(|d| d.insert_temp(id, caption));
         for (i, b) in doc.bookmarks.iter().enumerate() {
-            ui.horizontal(|ui| {
+            // Wrapped: a long caption or layer list must not widen the panel.
+            ui.horizontal_wrapped(|ui| {
                 // A word, not a symbol: the bundled fonts have no cross glyph.
                 if ui.small_button("Remove").clicked() {
                     cmds.push(Command::RemoveBookmark(i));
                 }
-                ui.label(format!(
-                    "{} ({}, zoom {:.1})",
-                    b.caption,
-                    b.layers.join(" + "),
-                    b.zoom
-                ));
+                // The zoom as the status bar showed it (the report's figure zooms relative to
+                // the whole image).
+                let zoom = doc
+                    .bookmark_views
+                    .get(i)
+                    .map(|v| {
+                        if v.view.fit {
+                            format!("fit, {:.0}%", v.screen_zoom * 100.0)
+                        } else {
+                            format!("zoom {:.0}%", v.screen_zoom * 100.0)
+                        }
+                    })
+                    .unwrap_or_else(|| format!("zoom x{:.1}", b.zoom));
+                let text = format!("{} ({}, {zoom})", b.caption, b.layers.join(" + "));
+                if ui
+                    .add(egui::Button::new(text).frame(false).wrap())
+                    .on_hover_text("Click to go back to this view: pan, zoom and layers")
+                    .clicked()
+                {
+                    cmds.push(Command::RestoreBookmark(i));
+                }
             });
         }
     }

@@ -102,26 +102,6 @@ impl HeatLayer {
             other => format!("cam{}", other.variant().unwrap_or(0)),
         }
     }
-    /// What the layer shows, for its hover text.
-    pub fn description(self) -> &'static str {
-        match self {
-            HeatLayer::Ela => "|ELA|: error levels of a JPEG re-save at quality 90",
-            HeatLayer::Cam2 | HeatLayer::Cam3 | HeatLayer::Cam4 => {
-                "Grad-CAM of one classifier variant"
-            }
-            HeatLayer::Fused => "A: geometric mean of the CAMs A_2..A_4",
-            HeatLayer::Adjpg => {
-                "aligned double JPEG: P(tampered) where the background's earlier compression is missing"
-            }
-            HeatLayer::NaDjpg => {
-                "non-aligned double JPEG: P(tampered) from a compression grid shifted against the stored one"
-            }
-            HeatLayer::Compression => "A-DJPG and NA-DJPG combined: the compression posterior",
-            HeatLayer::Prior => {
-                "the prior of the similarity S and the refinement H: A fused with the compression posterior, or A alone"
-            }
-        }
-    }
     pub fn index(self) -> usize {
         self as usize
     }
@@ -530,6 +510,19 @@ pub struct Document {
     /// The analyst's notes and bookmarked views, for the report.
     pub notes: String,
     pub bookmarks: Vec<tamperscope::report::Bookmark>,
+    /// The app's own record of each bookmark (same index): what "restore" brings back.
+    pub bookmark_views: Vec<BookmarkView>,
+}
+
+/// The view a bookmark restores: pan / zoom as the app had it, and the layer styles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookmarkView {
+    pub view: super::viewer::ViewTransform,
+    /// The zoom the status bar showed (screen pixels per image pixel).
+    pub screen_zoom: f32,
+    pub heat: [LayerStyle; HeatLayer::COUNT],
+    pub refined: LayerStyle,
+    pub seg_layers: BTreeMap<String, SegToggles>,
 }
 
 impl Document {

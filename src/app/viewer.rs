@@ -4,7 +4,7 @@
 //! Coordinates: "screen" = egui points, "image" = photo pixels, "work" = working-resolution pixels
 //! of the maps and masks. Transforms are named `target_from_source`.
 
-use egui::{Pos2, Rect, Sense, Vec2, vec2};
+use egui::{Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2, vec2};
 use serde::{Deserialize, Serialize};
 
 use super::TamperscopeApp;
@@ -347,6 +347,15 @@ impl TamperscopeApp {
             );
         }
 
+        // Over the photo: the answer's region, the chosen regions' labels, the colour scales.
+        let work_to_screen = |q: Pos2| {
+            view.screen_from_image(
+                rect,
+                Pos2::new(q.x * pw / ww.max(1) as f32, q.y * ph / wh.max(1) as f32),
+            )
+        };
+        self.overlays_ui(ui, rect, spec, &u, &work_to_screen);
+
         // Readout, hover and click on masks.
         let mut readout = None;
         if let Some(p) = hover {
@@ -425,6 +434,180 @@ impl TamperscopeApp {
             }
         }
         out
+    }
+}
+
+impl TamperscopeApp {
+    /// What egui paints over a pane (after the GPU callback, so on top of it): the answer's
+    /// outline in the single view, a label on each chosen region shown, and one colour scale per
+    /// visible heat layer.
+    fn overlays_ui(
+        &self,
+        ui: &egui::Ui,
+        rect: Rect,
+        spec: &PaneSpec,
+        u: &ViewUniforms,
+        work_to_screen: &dyn Fn(Pos2) -> Pos2,
+    ) {
+        let Some(doc) = &self.rt.doc else { return };
+        let painter = ui.painter_at(rect);
+        let label = |pos: Pos2, text: &str, color: Color32| {
+            let galley =
+                painter.layout_no_wrap(text.to_string(), FontId::proportional(12.0), color);
+            let r = Rect::from_min_size(pos, galley.size()).expand(3.0);
+            // Kept inside the pane.
+            let r = r.translate(vec2(
+                (rect.max.x - r.max.x).min(0.0) + (rect.min.x - r.min.x).max(0.0),
+                (rect.max.y - r.max.y).min(0.0) + (rect.min.y - r.min.y).max(0.0),
+            ));
+            painter.rect_filled(r, 3.0, Color32::from_black_alpha(190));
+            painter.galley(r.min + vec2(3.0, 3.0), galley, color);
+        };
+        if *spec == PaneSpec::Main {
+            // Secondary: each segmenter's chosen region (cyan, drawn by the shader) is labelled.
+            for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
+                if u.chosen_opacity[i] <= 0.0 {
+                    continue;
+                }
+                let Some(r) = seg
+                    .result
+                    .chosen
+                    .and_then(|c| seg.result.segmentation.regions.get(c))
+                else {
+                    continue;
+                };
+                let [x0, y0, _, _] = r.bbox;
+                let at = work_to_screen(Pos2::new(x0 as f32, y0 as f32));
+                label(
+                    at + vec2(2.0, 2.0),
+                    &format!("{}'s chosen region (secondary)", seg.name),
+                    Color32::from_rgb(80, 230, 230),
+                );
+            }
+            // Primary: the answer's region, white over a dark stroke.
+            if let Some(o) = &self.rt.answer_outline {
+                for [a, b] in &o.segments {
+                    let (a, b) = (work_to_screen(*a), work_to_screen(*b));
+                    painter.line_segment([a, b], Stroke::new(4.0, Color32::from_black_alpha(200)));
+                }
+                for [a, b] in &o.segments {
+                    let (a, b) = (work_to_screen(*a), work_to_screen(*b));
+                    painter.line_segment([a, b], Stroke::new(2.0, super::answer::OUTLINE));
+                }
+                if let Some(bb) = o.bbox {
+                    let at = work_to_screen(bb.min);
+                    label(
+                        at + vec2(0.0, -22.0),
+                        &format!("answer: H ≥ {}", super::answer::REGION_THRESHOLD),
+                        super::answer::OUTLINE,
+                    );
+                }
+            }
+        }
+        // Colour scales of the heat layers this pane draws.
+        let s = &self.settings;
+        let mut scales: Vec<(String, tamperscope::colormap::ColorMap, bool)> = Vec::new();
+        for layer in HeatLayer::ALL {
+            if u.heat(gpu::heat_slot(layer)) > 0.0 && doc.heat_map(layer).is_some() {
+                let thresholded = gpu::THRESHOLD_SLOTS & (1 << gpu::heat_slot(layer)) != 0;
+                scales.push((
+                    layer.label().to_string(),
+                    s.heat[layer.index()].cmap,
+                    thresholded,
+                ));
+            }
+        }
+        for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
+            if u.heat(SLOT_REFINED0 + i) > 0.0 {
+                scales.push((format!("H · {}", seg.name), s.refined.cmap, true));
+            }
+        }
+        colour_scales_ui(&painter, rect, &scales, s.display_threshold);
+    }
+}
+
+/// Width of a colour scale's bar, in points.
+pub const SCALE_WIDTH: f32 = 120.0;
+
+/// One colour bar per entry (name, colour map, whether the display threshold applies), stacked
+/// in the bottom-left corner of `rect`: the colour of 0 on the left, of 1 on the right. A mark
+/// shows the display threshold where it hides values.
+pub fn colour_scales_ui(
+    painter: &egui::Painter,
+    rect: Rect,
+    scales: &[(String, tamperscope::colormap::ColorMap, bool)],
+    threshold: f32,
+) {
+    if scales.is_empty() {
+        return;
+    }
+    let row = 30.0;
+    let pad = 6.0;
+    let name_w = scales
+        .iter()
+        .map(|(n, _, _)| {
+            painter
+                .layout_no_wrap(n.clone(), FontId::proportional(11.0), Color32::WHITE)
+                .size()
+                .x
+        })
+        .fold(0.0f32, f32::max);
+    let w = SCALE_WIDTH.max(name_w) + 2.0 * pad + 16.0;
+    let h = row * scales.len() as f32 + pad;
+    let bg = Rect::from_min_size(
+        Pos2::new(rect.min.x + 8.0, rect.max.y - 8.0 - h),
+        vec2(w, h),
+    );
+    painter.rect_filled(bg, 4.0, Color32::from_black_alpha(170));
+    for (k, (name, cmap, thresholded)) in scales.iter().enumerate() {
+        let top = bg.min.y + pad + row * k as f32;
+        let x0 = bg.min.x + pad;
+        painter.text(
+            Pos2::new(x0, top),
+            egui::Align2::LEFT_TOP,
+            name,
+            FontId::proportional(11.0),
+            Color32::WHITE,
+        );
+        let bar = Rect::from_min_size(Pos2::new(x0 + 8.0, top + 14.0), vec2(SCALE_WIDTH, 8.0));
+        let mut mesh = egui::Mesh::default();
+        let steps = 32;
+        for i in 0..=steps {
+            let t = i as f32 / steps as f32;
+            let [r, g, b] = cmap.rgb8(t);
+            let c = Color32::from_rgb(r, g, b);
+            let x = bar.min.x + t * bar.width();
+            mesh.colored_vertex(Pos2::new(x, bar.min.y), c);
+            mesh.colored_vertex(Pos2::new(x, bar.max.y), c);
+            if i > 0 {
+                let v = 2 * i as u32;
+                mesh.add_triangle(v - 2, v - 1, v);
+                mesh.add_triangle(v - 1, v, v + 1);
+            }
+        }
+        painter.add(egui::Shape::mesh(mesh));
+        let small = FontId::proportional(10.0);
+        painter.text(
+            Pos2::new(bar.min.x - 2.0, bar.center().y),
+            egui::Align2::RIGHT_CENTER,
+            "0",
+            small.clone(),
+            Color32::LIGHT_GRAY,
+        );
+        painter.text(
+            Pos2::new(bar.max.x + 2.0, bar.center().y),
+            egui::Align2::LEFT_CENTER,
+            "1",
+            small,
+            Color32::LIGHT_GRAY,
+        );
+        if *thresholded && threshold > 0.0 {
+            let x = bar.min.x + threshold.clamp(0.0, 1.0) * bar.width();
+            painter.line_segment(
+                [Pos2::new(x, bar.min.y - 3.0), Pos2::new(x, bar.max.y + 3.0)],
+                Stroke::new(1.5, Color32::WHITE),
+            );
+        }
     }
 }
 
