@@ -48,7 +48,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
         None => Vec::new(),
     };
     let registry = args.engine.registry()?;
-    let params = args.engine.params()?;
+    let mut params = args.engine.params()?;
+    // eval scores no copy-move map yet: skip the detector's work.
+    params.copy_move = None;
     let mut engine =
         Engine::open(&registry, params.clone()).context("cannot start the analysis engine")?;
     let cancel = AtomicBool::new(false);

@@ -553,23 +553,7 @@ fn integral2(v: &[f32], w: usize, h: usize) -> (Vec<f64>, Vec<f64>) {
     (s1, s2)
 }
 
-/// SplitMix64: a small deterministic generator for PatchMatch.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64 * n as f64) as usize % n.max(1)
-    }
-}
+use crate::rng::SplitMix64 as Rng;
 
 fn dist2(a: &[f32; ZERNIKE_FEATURES], b: &[f32; ZERNIKE_FEATURES]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
@@ -1027,7 +1011,7 @@ mod tests {
     /// little white noise, 0-255.
     fn texture(w: usize, h: usize, seed: u64) -> Vec<f32> {
         let mut rng = Rng(seed);
-        let white: Vec<f32> = (0..w * h).map(|_| (rng.next() % 256) as f32).collect();
+        let white: Vec<f32> = (0..w * h).map(|_| (rng.next_u64() % 256) as f32).collect();
         (0..w * h)
             .map(|i| {
                 let (x, y) = ((i % w) as i64, (i / w) as i64);
@@ -1041,7 +1025,7 @@ mod tests {
                         s += white[yy as usize * w + xx as usize];
                     }
                 }
-                let n = (rng.next() % 32) as f32;
+                let n = (rng.next_u64() % 32) as f32;
                 (s / 25.0 - 128.0) * 3.0 + 112.0 + n
             })
             .collect()

@@ -145,13 +145,13 @@ fn paired_image_level(pairs: &[(&ImageRecord, &ImageRecord)]) -> Option<PairedIm
     let pa: Vec<f32> = pairs.iter().map(|(ra, _)| ra.probability).collect();
     let pb: Vec<f32> = pairs.iter().map(|(_, rb)| rb.probability).collect();
     let (auc_a, auc_b) = (auc(&pa, &labels)?, auc(&pb, &labels)?);
-    let mut rng = SplitMix64(BOOTSTRAP_SEED);
+    let mut rng = crate::rng::SplitMix64(BOOTSTRAP_SEED);
     let n = pairs.len();
     let mut diffs = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
     let (mut sa, mut sb, mut sl) = (vec![0f32; n], vec![0f32; n], vec![false; n]);
     for _ in 0..BOOTSTRAP_RESAMPLES {
         for k in 0..n {
-            let i = rng.below(n);
+            let i = rng.below_mod(n);
             (sa[k], sb[k], sl[k]) = (pa[i], pb[i], labels[i]);
         }
         // a resample with one class only has no AUC; it is drawn again in effect by being skipped
@@ -174,23 +174,6 @@ fn paired_image_level(pairs: &[(&ImageRecord, &ImageRecord)]) -> Option<PairedIm
         resamples: diffs.len(),
         seed: BOOTSTRAP_SEED,
     })
-}
-
-/// A small seeded generator, so that the bootstrap interval is the same on every run.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 #[cfg(test)]

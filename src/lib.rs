@@ -28,6 +28,7 @@ pub mod raster;
 pub mod refine;
 pub mod registry;
 pub mod report;
+pub mod rng;
 pub mod runtime;
 pub mod segment;
 pub mod similarity;

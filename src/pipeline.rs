@@ -55,7 +55,8 @@ pub struct AnalysisParams {
     /// The prior that the similarity and the refinement use (sections 5-6).
     pub prior: PriorRule,
     /// Copy-move (clone) detection (src/copymove.rs). Not part of the prior or the verdict yet.
-    pub copy_move: CopyMoveParams,
+    /// `None`: not run (`eval`, which does not score it yet).
+    pub copy_move: Option<CopyMoveParams>,
 }
 
 /// Which map is the prior of the similarity `S` and the Bayesian refinement (METHOD.md sections
@@ -330,7 +331,7 @@ impl Default for AnalysisParams {
             threads: 0,
             compression: CompressionParams::default(),
             prior: PriorRule::default(),
-            copy_move: CopyMoveParams::default(),
+            copy_move: Some(CopyMoveParams::default()),
         }
     }
 }
@@ -701,9 +702,15 @@ impl Engine {
         );
         done("compression", t, &mut timings, progress);
 
-        let t = stage("copy-move", progress)?;
-        let copy_move = copy_move_evidence(&prepared, &self.params.copy_move);
-        done("copy-move", t, &mut timings, progress);
+        let copy_move = match &self.params.copy_move {
+            Some(p) => {
+                let t = stage("copy-move", progress)?;
+                let c = copy_move_evidence(&prepared, p);
+                done("copy-move", t, &mut timings, progress);
+                Some(c)
+            }
+            None => None,
+        };
 
         let t = stage("classify", progress)?;
         let (variants, fused) = self.classify(&prepared)?;
@@ -742,7 +749,7 @@ impl Engine {
             fused,
             compression,
             prior,
-            copy_move: Some(copy_move),
+            copy_move,
             segmenters,
             segmenter_errors,
             timings,

@@ -772,29 +772,34 @@ fn data_uri(png: &[u8]) -> String {
     )
 }
 
-/// A self-contained HTML page: images embedded as base64 PNG data URIs, no external resource.
-/// One row of figures as HTML, each with its caption and, for heat maps, the colour scale.
+/// One row of figures as HTML under its heading.
 fn html_row(h: &mut String, row: &FigureRow, legend: &str) {
     h.push_str(&format!("<h3>{}</h3>\n<div>\n", esc(&row.heading)));
     for f in &row.figures {
-        h.push_str(&format!(
-            "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}",
-            data_uri(&f.png),
-            esc(&f.title),
-            f.width,
-            f.height,
-            esc(&f.title)
-        ));
-        if f.legend {
-            h.push_str(&format!(
-                "<div class=\"legend\">0 <img src=\"{legend}\" alt=\"colour scale 0 to 1\"> 1</div>"
-            ));
-        }
-        h.push_str("</figcaption></figure>\n");
+        html_figure(h, f, legend);
     }
     h.push_str("</div>\n");
 }
 
+/// One figure with its caption and, for heat maps, the colour scale (`legend`: data URI).
+fn html_figure(h: &mut String, f: &Figure, legend: &str) {
+    h.push_str(&format!(
+        "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}",
+        data_uri(&f.png),
+        esc(&f.title),
+        f.width,
+        f.height,
+        esc(&f.title)
+    ));
+    if f.legend {
+        h.push_str(&format!(
+            "<div class=\"legend\">0 <img src=\"{legend}\" alt=\"colour scale 0 to 1\"> 1</div>"
+        ));
+    }
+    h.push_str("</figcaption></figure>\n");
+}
+
+/// A self-contained HTML page: images embedded as base64 PNG data URIs, no external resource.
 pub fn render_html(doc: &ReportDoc, figs: &Figures) -> String {
     let a = &doc.analysis;
     let mut h = String::new();
@@ -884,14 +889,7 @@ pub fn render_html(doc: &ReportDoc, figs: &Figures) -> String {
         h.push_str("<p><i>none</i></p>\n");
     }
     for f in &figs.bookmarks {
-        h.push_str(&format!(
-            "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}</figcaption></figure>\n",
-            data_uri(&f.png),
-            esc(&f.title),
-            f.width,
-            f.height,
-            esc(&f.title)
-        ));
+        html_figure(&mut h, f, &legend);
     }
     h.push_str("</body>\n</html>\n");
     h

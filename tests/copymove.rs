@@ -79,24 +79,13 @@ fn load(path: &std::path::Path, side: u32) -> RgbImage {
     image::imageops::resize(&img, w, h, image::imageops::FilterType::Lanczos3)
 }
 
-struct Rng(u64);
+use tamperscope::rng::SplitMix64 as Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * ((self.next() >> 11) as f64 / (1u64 << 53) as f64)
-    }
-    fn gauss(&mut self) -> f64 {
-        let u1 = self.uniform(1e-12, 1.0);
-        let u2 = self.uniform(0.0, 1.0);
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
+/// Standard normal by Box-Muller.
+fn gauss(rng: &mut Rng) -> f64 {
+    let u1 = rng.uniform(1e-12, 1.0);
+    let u2 = rng.uniform(0.0, 1.0);
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -156,7 +145,14 @@ fn forge(base: &RgbImage, kind: Kind, rng: &mut Rng) -> Forgery {
     let (angle, scale) = match kind {
         Kind::Rotated => {
             let a = rng.uniform(5.0, 45.0);
-            (if rng.next().is_multiple_of(2) { a } else { -a }, 1.0)
+            (
+                if rng.next_u64().is_multiple_of(2) {
+                    a
+                } else {
+                    -a
+                },
+                1.0,
+            )
         }
         Kind::Scaled => {
             let s = rng.uniform(0.8, 1.2);
@@ -202,7 +198,7 @@ fn forge(base: &RgbImage, kind: Kind, rng: &mut Rng) -> Forgery {
         Kind::Rotated => what.push_str(&format!(", rotated {angle:.1} deg")),
         Kind::Scaled => what.push_str(&format!(", scaled {scale:.2}")),
         Kind::Jpeg => {
-            let q = 70 + (rng.next() % 26) as u8;
+            let q = 70 + (rng.next_u64() % 26) as u8;
             let bytes = compress(out.as_raw(), wi, hi, PixelFormat::Rgb, q, Subsampling::S420)
                 .expect("encode");
             out = image::load_from_memory(&bytes).expect("decode").to_rgb8();
@@ -212,7 +208,7 @@ fn forge(base: &RgbImage, kind: Kind, rng: &mut Rng) -> Forgery {
             let sigma = rng.uniform(2.0, 6.0);
             for p in out.pixels_mut() {
                 for c in &mut p.0 {
-                    *c = (*c as f64 + sigma * rng.gauss()).round().clamp(0.0, 255.0) as u8;
+                    *c = (*c as f64 + sigma * gauss(rng)).round().clamp(0.0, 255.0) as u8;
                 }
             }
             what.push_str(&format!(", noise sigma {sigma:.1}"));
