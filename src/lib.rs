@@ -1,37 +1,25 @@
 //! tamperscope engine: weakly-supervised localisation of image manipulations
 //! (`../shared/design/METHOD.md`). No GUI code lives here; the desktop app and the command line
-//! both drive this library.
+//! both drive this library. The layers, lowest first (see ARCHITECTURE.md):
 //!
-//! The modules follow the method, stage after stage:
-//! [`ela`] (section 1) -> [`classifier`] + [`cam`] (sections 2-3) -> [`segment`] (section 4)
-//! -> [`similarity`] (section 5) -> [`refine`] (section 6), with [`metrics`] (section 7) and
-//! [`manifest`] / [`registry`] (section 8). [`pipeline`] runs them in order.
+//! - [`error`], [`digest`]: the one error type every layer returns, and SHA-256 of bytes and files.
+//! - [`models`]: model management (METHOD.md section 8): the manifest, where model files are
+//!   found and whether they are the right ones, installing them, and opening ONNX sessions.
+//! - [`engine`]: the method, stage after stage: [`engine::ela`] (section 1) ->
+//!   [`engine::classifier`] + [`engine::cam`] (sections 2-3) -> [`engine::segment`] (section 4)
+//!   -> [`engine::similarity`] (section 5) -> [`engine::refine`] (section 6), with the
+//!   compression-history and copy-move evidence (section 9) and [`engine::metrics`] (section 7).
+//!   [`engine::pipeline`] runs them in order.
+//! - [`outputs`]: what an analysis becomes on disk: result folders, reports (JSON, HTML, PDF) and
+//!   evaluations.
+//!
+//! Each layer imports only the layers above it in this list (`tests/layers.rs` checks).
 
-pub mod cam;
-pub mod classifier;
-pub mod colormap;
-pub mod compression;
-pub mod copymove;
-pub mod ela;
+pub mod digest;
+pub mod engine;
 pub mod error;
-pub mod eval;
-pub mod eval_compare;
-pub mod imageio;
-pub mod install;
-pub mod jpeg;
-pub mod manifest;
-pub mod metrics;
-pub mod npy;
-pub mod output;
-pub mod pipeline;
-pub mod raster;
-pub mod refine;
-pub mod registry;
-pub mod report;
-pub mod rng;
-pub mod runtime;
-pub mod segment;
-pub mod similarity;
+pub mod models;
+pub mod outputs;
 
 pub use error::{EngineError, Result};
 

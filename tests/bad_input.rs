@@ -3,8 +3,8 @@
 mod common;
 
 use tamperscope::EngineError;
-use tamperscope::imageio::load_image;
-use tamperscope::pipeline::{AnalysisParams, Engine};
+use tamperscope::engine::imageio::load_image;
+use tamperscope::engine::pipeline::{AnalysisParams, Engine};
 
 #[test]
 fn zero_byte_file_is_refused() {

@@ -28,7 +28,7 @@ fn analyze_writes_json_and_maps() {
         serde_json::from_slice(&std::fs::read(dir.join("analysis.json")).expect("json"))
             .expect("parses");
     let sha =
-        tamperscope::imageio::sha256_file(&common::sample("kleiber_spliced.jpg")).expect("hash");
+        tamperscope::digest::sha256_file(&common::sample("kleiber_spliced.jpg")).expect("hash");
     assert_eq!(json["input"]["sha256"], sha);
     assert_eq!(json["input"]["width"], 1024);
     assert_eq!(json["input"]["exif_orientation"], 1);

@@ -9,11 +9,11 @@ use std::path::Path;
 
 use image::RgbImage;
 use libjpeg_turbo_rs::{PixelFormat, Subsampling, compress};
-use tamperscope::compression::{CompressionParams, analyze};
-use tamperscope::imageio::decode_image_bytes;
-use tamperscope::jpeg::{JpegError, read_coefficients};
-use tamperscope::metrics::auc;
-use tamperscope::pipeline::compression_maps;
+use tamperscope::engine::compression::{CompressionParams, analyze};
+use tamperscope::engine::imageio::decode_image_bytes;
+use tamperscope::engine::jpeg::{JpegError, read_coefficients};
+use tamperscope::engine::metrics::auc;
+use tamperscope::engine::pipeline::compression_maps;
 
 const W: u32 = 512;
 const H: u32 = 288;
@@ -68,7 +68,7 @@ fn truth() -> Vec<bool> {
         .collect()
 }
 
-fn maps(bytes: &[u8]) -> tamperscope::pipeline::CompressionMaps {
+fn maps(bytes: &[u8]) -> tamperscope::engine::pipeline::CompressionMaps {
     let img = decode_image_bytes(Path::new("generated.jpg"), bytes).expect("loads");
     compression_maps(
         &img,

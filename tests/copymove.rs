@@ -1,4 +1,4 @@
-//! Copy-move evidence (src/copymove.rs) on copy-moves the test makes from photos in
+//! Copy-move evidence (src/engine/copymove.rs) on copy-moves the test makes from photos in
 //! `../shared/data/photos` (or `$TAMPERSCOPE_SHARED/data/photos`): an elliptic region is copied
 //! elsewhere in the same photo as a plain shift, rotated, scaled, then saved as JPEG or with
 //! added noise; the ground truth marks BOTH the source and the copy. Authentic photos (including
@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use image::RgbImage;
 use libjpeg_turbo_rs::{PixelFormat, Subsampling, compress};
-use tamperscope::copymove::{CopyMoveParams, detect};
-use tamperscope::metrics::{Counts, auc};
+use tamperscope::engine::copymove::{CopyMoveParams, detect};
+use tamperscope::engine::metrics::{Counts, auc};
 
 /// `../shared/data/photos`, or None (with a message) where it is absent.
 fn photos_dir() -> Option<PathBuf> {
@@ -79,7 +79,7 @@ fn load(path: &std::path::Path, side: u32) -> RgbImage {
     image::imageops::resize(&img, w, h, image::imageops::FilterType::Lanczos3)
 }
 
-use tamperscope::rng::SplitMix64 as Rng;
+use tamperscope::engine::rng::SplitMix64 as Rng;
 
 /// Standard normal by Box-Muller.
 fn gauss(rng: &mut Rng) -> f64 {

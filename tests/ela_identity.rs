@@ -34,13 +34,15 @@ fn training_ela_equals_engine_ela() {
     for s in samples {
         let stem = s.trim_end_matches(".jpg");
         let (shape, training) =
-            tamperscope::npy::read_f32(&out.path().join(format!("{stem}.npy"))).expect("npy");
+            tamperscope::outputs::npy::read_f32(&out.path().join(format!("{stem}.npy")))
+                .expect("npy");
         assert_eq!(shape, vec![3, 384, 384]);
         // The engine's path: the classifier input at scale 1, as the pipeline prepares it.
-        let img = tamperscope::imageio::load_image(&common::sample(s)).expect("sample");
-        let (w, h) = tamperscope::raster::working_size(img.info.width, img.info.height, 512);
-        let ela = tamperscope::ela::signed_ela(&img.rgb, 90, 384, (w, h)).expect("ela");
-        let params = tamperscope::ela::ElaParams {
+        let img = tamperscope::engine::imageio::load_image(&common::sample(s)).expect("sample");
+        let (w, h) =
+            tamperscope::engine::raster::working_size(img.info.width, img.info.height, 512);
+        let ela = tamperscope::engine::ela::signed_ela(&img.rgb, 90, 384, (w, h)).expect("ela");
+        let params = tamperscope::engine::ela::ElaParams {
             quality: 90,
             scale: 1.0,
             size: 384,

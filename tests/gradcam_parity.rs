@@ -14,7 +14,7 @@ fn rust_cam_equals_pytorch_autograd_grad_cam() {
             .expect("json");
     let model = repo.join(expected["model"].as_str().expect("model"));
     assert_eq!(
-        tamperscope::imageio::sha256_file(&model).expect("model"),
+        tamperscope::digest::sha256_file(&model).expect("model"),
         expected["model_sha256"].as_str().expect("sha"),
         "the fixture belongs to the shipped model"
     );
@@ -22,12 +22,15 @@ fn rust_cam_equals_pytorch_autograd_grad_cam() {
         expected["width"].as_u64().expect("w") as usize,
         expected["height"].as_u64().expect("h") as usize,
     );
-    let mut session =
-        tamperscope::runtime::open_session(&model, tamperscope::runtime::ProviderChoice::Cpu, 0)
-            .expect("session");
+    let mut session = tamperscope::models::runtime::open_session(
+        &model,
+        tamperscope::models::runtime::ProviderChoice::Cpu,
+        0,
+    )
+    .expect("session");
     for case in expected["cases"].as_array().expect("cases") {
         let (shape, data) =
-            tamperscope::npy::read_f32(&dir.join(case["input"].as_str().expect("input")))
+            tamperscope::outputs::npy::read_f32(&dir.join(case["input"].as_str().expect("input")))
                 .expect("npy");
         let input = ort::value::Tensor::from_array((shape.clone(), data)).expect("tensor");
         let outputs = session
@@ -50,7 +53,7 @@ fn rust_cam_equals_pytorch_autograd_grad_cam() {
                 "b{variant}: p {p}"
             );
             let (c, fh, fw) = (fshape[1] as usize, fshape[2] as usize, fshape[3] as usize);
-            let cam = tamperscope::cam::grad_cam(&features, c, fh, fw, &alpha, w, h);
+            let cam = tamperscope::engine::cam::grad_cam(&features, c, fh, fw, &alpha, w, h);
             let flat: Vec<f64> = want["cam"]
                 .as_array()
                 .expect("cam")

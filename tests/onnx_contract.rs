@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use tamperscope::pipeline::{AnalysisParams, Engine};
+use tamperscope::engine::pipeline::{AnalysisParams, Engine};
 
 fn engine(classifiers: &[&str], segmenters: &[&str]) -> Engine {
     let params = AnalysisParams {

@@ -2,7 +2,7 @@
 //! `training/tamperscope_training/fixtures.py` and stored in tests/fixtures/.
 
 use serde_json::Value;
-use tamperscope::raster::{Map, Mask, resize_area};
+use tamperscope::engine::raster::{Map, Mask, resize_area};
 
 fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -62,14 +62,14 @@ fn distance_transform_matches_scipy() {
     let cases = f["cases"].as_array().expect("cases");
     assert!(cases.len() >= 6);
     for (i, case) in cases.iter().enumerate() {
-        let got = tamperscope::similarity::distance_transform(&mask_of(case));
+        let got = tamperscope::engine::similarity::distance_transform(&mask_of(case));
         assert_close(&got, &floats(&case["dist"]), 1e-5, &format!("edt case {i}"));
     }
 }
 
 #[test]
 fn similarity_matches_numpy_in_both_variants() {
-    use tamperscope::similarity::{SimilarityVariant, similarity};
+    use tamperscope::engine::similarity::{SimilarityVariant, similarity};
     let f = fixture("similarity.json");
     for (i, case) in f["cases"].as_array().expect("cases").iter().enumerate() {
         let (mask, map) = (mask_of(case), map_of(case, "map"));
@@ -85,7 +85,7 @@ fn similarity_matches_numpy_in_both_variants() {
             &format!("similarity case {i}"),
         );
         // The cached, bounding-box-cropped path of the segmenters must agree.
-        if let Some(region) = tamperscope::segment::Region::new("r".into(), mask) {
+        if let Some(region) = tamperscope::engine::segment::Region::new("r".into(), mask) {
             assert!((region.similarity(&map, SimilarityVariant::Paper) - paper).abs() < 1e-5);
             assert!((region.similarity(&map, SimilarityVariant::Normalized) - norm).abs() < 1e-5);
         }
@@ -95,7 +95,10 @@ fn similarity_matches_numpy_in_both_variants() {
 #[test]
 fn geometric_mean_matches_numpy() {
     let f = fixture("geomean.json");
-    assert!((f["eps"].as_f64().expect("eps") as f32 - tamperscope::cam::GEOMEAN_EPS).abs() < 1e-12);
+    assert!(
+        (f["eps"].as_f64().expect("eps") as f32 - tamperscope::engine::cam::GEOMEAN_EPS).abs()
+            < 1e-12
+    );
     for (i, case) in f["cases"].as_array().expect("cases").iter().enumerate() {
         let (w, h) = (usize_of(case, "width"), usize_of(case, "height"));
         let maps: Vec<Map> = case["maps"]
@@ -104,8 +107,8 @@ fn geometric_mean_matches_numpy() {
             .iter()
             .map(|m| Map::new(w, h, floats(m)))
             .collect();
-        let fused =
-            tamperscope::cam::geometric_mean(&maps.iter().collect::<Vec<_>>()).expect("same sizes");
+        let fused = tamperscope::engine::cam::geometric_mean(&maps.iter().collect::<Vec<_>>())
+            .expect("same sizes");
         assert_close(
             &fused.data,
             &floats(&case["fused"]),
@@ -118,9 +121,11 @@ fn geometric_mean_matches_numpy() {
 #[test]
 fn refinement_matches_numpy() {
     let f = fixture("refine.json");
-    assert!((f["eps"].as_f64().expect("eps") - tamperscope::refine::REFINE_EPS).abs() < 1e-15);
+    assert!(
+        (f["eps"].as_f64().expect("eps") - tamperscope::engine::refine::REFINE_EPS).abs() < 1e-15
+    );
     for (i, case) in f["cases"].as_array().expect("cases").iter().enumerate() {
-        let (h, l) = tamperscope::refine::refine(&map_of(case, "prior"), &mask_of(case));
+        let (h, l) = tamperscope::engine::refine::refine(&map_of(case, "prior"), &mask_of(case));
         assert!(
             (l.r1 - case["r1"].as_f64().expect("r1")).abs() < 1e-6,
             "case {i} r1"
@@ -148,8 +153,8 @@ fn auc_and_f1_match_scipy() {
             .iter()
             .map(|v| v.as_u64() == Some(1) || v.as_bool() == Some(true))
             .collect();
-        let got =
-            tamperscope::metrics::auc(&floats(&case["scores"]), &labels).expect("both classes");
+        let got = tamperscope::engine::metrics::auc(&floats(&case["scores"]), &labels)
+            .expect("both classes");
         assert!(
             (got - case["auc"].as_f64().expect("auc")).abs() < 1e-9,
             "auc case {i}: {got}"
@@ -162,7 +167,7 @@ fn auc_and_f1_match_scipy() {
             .iter()
             .map(|v| v.as_u64() == Some(1) || v.as_bool() == Some(true))
             .collect();
-        let got = tamperscope::metrics::f1_at(
+        let got = tamperscope::engine::metrics::f1_at(
             &floats(&case["scores"]),
             &labels,
             case["threshold"].as_f64().expect("t") as f32,
@@ -184,7 +189,7 @@ fn grad_cam_matches_torch_interpolate() {
             usize_of(case, "fw"),
         );
         let (w, h) = (usize_of(case, "width"), usize_of(case, "height"));
-        let cam = tamperscope::cam::grad_cam(
+        let cam = tamperscope::engine::cam::grad_cam(
             &floats(&case["features"]),
             c,
             fh,

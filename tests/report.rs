@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
-use tamperscope::pipeline::{AnalysisParams, Engine};
-use tamperscope::report::{Annotations, Bookmark, build_report, figures, render_html, render_pdf};
+use tamperscope::engine::pipeline::{AnalysisParams, Engine};
+use tamperscope::outputs::report::{
+    Annotations, Bookmark, build_report, figures, render_html, render_pdf,
+};
 
 fn tamperscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tamperscope"))
@@ -676,7 +678,7 @@ fn accuracy_is_stated_only_for_the_models_measured() {
     let out = tempfile::tempdir().expect("tmp");
     let o = analyze_report(out.path(), &common::sample("kleiber_spliced.jpg"), "json");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let doc: tamperscope::report::ReportDoc = serde_json::from_slice(
+    let doc: tamperscope::outputs::report::ReportDoc = serde_json::from_slice(
         &std::fs::read(out.path().join("kleiber_spliced/report.json")).expect("read"),
     )
     .expect("report");
@@ -704,7 +706,7 @@ fn accuracy_is_stated_only_for_the_models_measured() {
         serde_json::to_vec(&eval(models.clone())).expect("ser"),
     )
     .expect("w");
-    let a = tamperscope::report::accuracy_statement(&file, rec);
+    let a = tamperscope::outputs::report::accuracy_statement(&file, rec);
     assert!(a.measured, "{a:?}");
     assert!(
         a.statement.contains("CASIA v1 val (267 images)"),
@@ -716,10 +718,10 @@ fn accuracy_is_stated_only_for_the_models_measured() {
     let mut other = models;
     other[0] = serde_json::json!([rec.classifier.variants[0].model, "0".repeat(64)]);
     std::fs::write(&file, serde_json::to_vec(&eval(other)).expect("ser")).expect("w");
-    let a = tamperscope::report::accuracy_statement(&file, rec);
+    let a = tamperscope::outputs::report::accuracy_statement(&file, rec);
     assert!(!a.measured);
     assert_eq!(a.statement, "accuracy of these models not measured");
     // No file.
-    let a = tamperscope::report::accuracy_statement(&out.path().join("absent.json"), rec);
+    let a = tamperscope::outputs::report::accuracy_statement(&out.path().join("absent.json"), rec);
     assert!(!a.measured);
 }

@@ -5,15 +5,16 @@ mod common;
 
 use std::process::Command;
 
-use tamperscope::pipeline::{AnalysisParams, downscale_rgb};
-use tamperscope::raster::working_size;
-use tamperscope::runtime::ProviderChoice;
-use tamperscope::segment::MaskRule;
-use tamperscope::segment::sam::SamSegmenter;
-use tamperscope::segment::semantic::SemanticSegmenter;
+use tamperscope::engine::pipeline::{AnalysisParams, downscale_rgb};
+use tamperscope::engine::raster::working_size;
+use tamperscope::engine::segment::MaskRule;
+use tamperscope::engine::segment::sam::SamSegmenter;
+use tamperscope::engine::segment::semantic::SemanticSegmenter;
+use tamperscope::models::runtime::ProviderChoice;
 
 fn working(name: &str) -> image::RgbImage {
-    let img = tamperscope::imageio::load_image(&common::sample(name)).expect("sample loads");
+    let img =
+        tamperscope::engine::imageio::load_image(&common::sample(name)).expect("sample loads");
     let (w, h) = working_size(img.info.width, img.info.height, 512);
     downscale_rgb(&img.rgb, w, h)
 }
@@ -115,7 +116,7 @@ fn engine_runs_sam_and_pspnet_beside_the_others() {
         provider: ProviderChoice::Cpu,
         ..AnalysisParams::default()
     };
-    let mut engine = tamperscope::pipeline::Engine::open(&reg, params).expect("engine");
+    let mut engine = tamperscope::engine::pipeline::Engine::open(&reg, params).expect("engine");
     let names: Vec<String> = engine
         .segmenter_models
         .iter()
@@ -149,7 +150,7 @@ fn engine_runs_sam_and_pspnet_beside_the_others() {
         provider: ProviderChoice::Cpu,
         ..AnalysisParams::default()
     };
-    assert!(tamperscope::pipeline::Engine::open(&reg, bad).is_err());
+    assert!(tamperscope::engine::pipeline::Engine::open(&reg, bad).is_err());
 }
 
 fn tamperscope() -> Command {

@@ -8,9 +8,9 @@
 use std::path::Path;
 
 use egui::{Color32, RichText};
-use tamperscope::eval::EvalReport;
-use tamperscope::pipeline::verdict_probability;
-use tamperscope::raster::Map;
+use tamperscope::engine::pipeline::verdict_probability;
+use tamperscope::engine::raster::Map;
+use tamperscope::outputs::eval::EvalReport;
 
 use super::TamperscopeApp;
 use super::state::{Document, PriorChoice, Settings};
@@ -188,7 +188,7 @@ impl Answer {
             "Classifier".to_string(),
             format!(
                 "{}, mean p = {mean:.2} over {} variant(s)",
-                tamperscope::output::verdict(mean),
+                tamperscope::outputs::output::verdict(mean),
                 doc.variants.len()
             ),
         )];
@@ -325,7 +325,7 @@ impl TamperscopeApp {
                     ui.label(
                         RichText::new(format!(
                             "{}: these probabilities mean nothing",
-                            tamperscope::output::STAND_IN_LABEL
+                            tamperscope::outputs::output::STAND_IN_LABEL
                         ))
                         .color(WARN),
                     );

@@ -14,9 +14,9 @@ use std::sync::{Arc, mpsc};
 
 use anyhow::Context as _;
 use image::RgbImage;
-use tamperscope::colormap::ColorMap;
-use tamperscope::output::{chosen_overlay, heat_overlay_graded, regions_overlay};
-use tamperscope::raster::Map;
+use tamperscope::engine::raster::Map;
+use tamperscope::outputs::colormap::ColorMap;
+use tamperscope::outputs::output::{chosen_overlay, heat_overlay_graded, regions_overlay};
 
 use super::TamperscopeApp;
 use super::gpu::{DRAW_ORDER, MAX_SEGMENTERS, SLOT_REFINED0, heat_slot, thresholded};
@@ -239,9 +239,12 @@ impl TamperscopeApp {
             let result = crop_rgb(&shot.image, shot.area)
                 .context("the view is empty")
                 .and_then(|img| {
-                    let png =
-                        tamperscope::imageio::png_rgb(img.width(), img.height(), img.as_raw())?;
-                    tamperscope::imageio::write_atomic(&shot.path, &png)?;
+                    let png = tamperscope::engine::imageio::png_rgb(
+                        img.width(),
+                        img.height(),
+                        img.as_raw(),
+                    )?;
+                    tamperscope::engine::imageio::write_atomic(&shot.path, &png)?;
                     Ok(())
                 });
             match result {
@@ -334,8 +337,8 @@ impl TamperscopeApp {
         for (k, p) in panes.iter().enumerate() {
             image::imageops::replace(&mut out, p, (k as u32 * (w + gap)) as i64, 0);
         }
-        let png = tamperscope::imageio::png_rgb(out.width(), out.height(), out.as_raw())?;
-        tamperscope::imageio::write_atomic(path, &png)?;
+        let png = tamperscope::engine::imageio::png_rgb(out.width(), out.height(), out.as_raw())?;
+        tamperscope::engine::imageio::write_atomic(path, &png)?;
         Ok(())
     }
 }

@@ -173,8 +173,8 @@ impl PhotoMips {
     pub fn build(rgb: &RgbImage, max_side: u32) -> PhotoMips {
         let (w, h) = (rgb.width(), rgb.height());
         let base: RgbImage = if w.max(h) > max_side {
-            let (nw, nh) = tamperscope::raster::working_size(w, h, max_side);
-            tamperscope::pipeline::downscale_rgb(rgb, nw, nh)
+            let (nw, nh) = tamperscope::engine::raster::working_size(w, h, max_side);
+            tamperscope::engine::pipeline::downscale_rgb(rgb, nw, nh)
         } else {
             rgb.clone()
         };

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tamperscope::install::{Source, expected_sha256, install, is_pinned};
-use tamperscope::registry::{Registry, user_models_dir};
+use tamperscope::models::install::{Source, expected_sha256, install};
+use tamperscope::models::manifest::is_pinned;
+use tamperscope::models::registry::{Registry, user_models_dir};
 
 use super::command::Command;
 

@@ -2,9 +2,11 @@
 //!
 //! Layout of this module (data flows one way: worker -> document -> GPU scene -> views -> commands):
 //! - [`state`]: persisted [`state::Settings`] and the runtime [`state::Document`];
-//! - [`command`]: the [`command::Command`]s views emit and the one `apply` that handles them;
+//! - [`command`]: the [`command::Command`]s views emit, as data; [`handler`]: the one `apply`
+//!   that handles them after the frame is drawn;
 //! - [`worker`]: the thread that owns the engine and runs the method stage by stage;
-//! - [`viewer`] / [`compare`]: pan/zoom transforms and the image panes; [`gpu`]: the wgpu pipeline;
+//! - [`transform`]: pan and zoom as data; [`viewer`] / [`compare`]: the image panes; [`gpu`]: the
+//!   wgpu pipeline;
 //! - [`panels`]: the side panels; [`export`]: "Export view as PNG…".
 
 pub mod answer;
@@ -12,11 +14,13 @@ pub mod command;
 pub mod compare;
 pub mod export;
 pub mod gpu;
+pub mod handler;
 pub mod help;
 pub mod install;
 pub mod panels;
 pub mod report;
 pub mod state;
+pub mod transform;
 pub mod viewer;
 pub mod worker;
 
@@ -29,8 +33,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::anyhow;
-use tamperscope::pipeline::{AnalysisParams, Progress};
-use tamperscope::raster::Map;
+use tamperscope::engine::pipeline::{AnalysisParams, Progress};
+use tamperscope::engine::raster::Map;
 
 use command::Command;
 use gpu::{
@@ -40,23 +44,24 @@ use gpu::{
 use state::{
     Document, EngineStatus, SegState, SegToggles, Settings, StageRow, StageState, ViewMode,
 };
-use viewer::{PaneSpec, Readout, ViewTransform};
+use transform::ViewTransform;
+use viewer::{PaneSpec, Readout};
 use worker::{Reply, WorkerHandle};
 
 /// The model registry the app uses. Its UI tests read a manifest of generated stand-ins only, so
 /// that their snapshots do not depend on which models a machine has installed.
-pub(crate) fn open_registry() -> tamperscope::Result<tamperscope::registry::Registry> {
+pub(crate) fn open_registry() -> tamperscope::Result<tamperscope::models::registry::Registry> {
     #[cfg(test)]
     {
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        tamperscope::registry::Registry::with_manifest(
+        tamperscope::models::registry::Registry::with_manifest(
             &repo.join("models/test/app_manifest.toml"),
             Some(&repo.join("models")),
         )
     }
     #[cfg(not(test))]
     {
-        tamperscope::registry::Registry::open(None)
+        tamperscope::models::registry::Registry::open(None)
     }
 }
 
@@ -421,7 +426,7 @@ impl TamperscopeApp {
             } => {
                 self.rt.measured = open_registry().ok().and_then(|r| {
                     let dir = r.manifest_path.parent()?.to_path_buf();
-                    answer::Measured::load(&dir.join(tamperscope::report::MEASURED_FILE))
+                    answer::Measured::load(&dir.join(tamperscope::outputs::report::MEASURED_FILE))
                 });
                 self.rt.engine = EngineStatus {
                     ready: true,
@@ -565,10 +570,11 @@ impl TamperscopeApp {
             }
             Reply::SegmenterFailed { job, name, reason } => {
                 let Some(doc) = self.current(job) else { return };
-                doc.seg_errors.push(tamperscope::pipeline::Unavailable {
-                    name: name.clone(),
-                    reason: reason.clone(),
-                });
+                doc.seg_errors
+                    .push(tamperscope::engine::pipeline::Unavailable {
+                        name: name.clone(),
+                        reason: reason.clone(),
+                    });
                 if let Some(row) = doc
                     .stages
                     .iter_mut()

@@ -2,10 +2,10 @@
 //! Each `_ui` function only reads the app and pushes [`Command`]s.
 
 use egui::{Color32, RichText};
-use tamperscope::colormap::ColorMap;
-use tamperscope::output::STAND_IN_LABEL;
-use tamperscope::pipeline::CompressionMaps;
-use tamperscope::similarity::SimilarityVariant;
+use tamperscope::engine::pipeline::CompressionMaps;
+use tamperscope::engine::similarity::SimilarityVariant;
+use tamperscope::outputs::colormap::ColorMap;
+use tamperscope::outputs::output::STAND_IN_LABEL;
 
 use super::TamperscopeApp;
 use super::command::Command;
@@ -419,7 +419,7 @@ impl TamperscopeApp {
                     ui.label(format!("p = {:.3}", v.probability)).on_hover_text(
                         "The probability, from 0 to 1, that this variant gives to \"the whole image was manipulated\"; 0.5 and above reads as manipulated. METHOD.md section 2.",
                     );
-                    let verdict = tamperscope::output::verdict(v.probability);
+                    let verdict = tamperscope::outputs::output::verdict(v.probability);
                     let color = if v.probability >= 0.5 { BAD } else { GOOD };
                     ui.label(RichText::new(verdict).color(color));
                     if v.info.status.contains("stand-in") {
@@ -432,7 +432,7 @@ impl TamperscopeApp {
                 doc.variants.iter().map(|v| v.probability).sum::<f32>() / doc.variants.len() as f32;
             ui.label(format!(
                 "mean p = {mean:.3}: {}",
-                tamperscope::output::verdict(mean)
+                tamperscope::outputs::output::verdict(mean)
             ))
             .on_hover_text("The three variants' mean: the classifier's part of the verdict");
             // The models' identity, for the record (not in the hover texts, which explain).
@@ -557,7 +557,7 @@ impl TamperscopeApp {
                         let highlighted = self.rt.effective_highlight() == Some((si, i));
                         let s = seg.result.scores.get(i).copied();
                         ui.horizontal(|ui| {
-                            let c = tamperscope::colormap::region_color(i);
+                            let c = tamperscope::outputs::colormap::region_color(i);
                             let (sw, _) = ui
                                 .allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
                             ui.painter()

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use egui::RichText;
-use tamperscope::pipeline::{Analysis, AnalysisParams, CompressionMaps, StageTime};
-use tamperscope::report::{Annotations, Bookmark, build_report, figures, render_html, render_pdf};
+use tamperscope::engine::pipeline::{Analysis, AnalysisParams, CompressionMaps, StageTime};
+use tamperscope::outputs::report::{
+    Annotations, Bookmark, build_report, figures, render_html, render_pdf,
+};
 
 use super::TamperscopeApp;
 use super::command::Command;
@@ -228,7 +230,7 @@ impl TamperscopeApp {
                 render_pdf(&report, &figs)?.bytes
             }
         };
-        tamperscope::imageio::write_atomic(path, &bytes)?;
+        tamperscope::engine::imageio::write_atomic(path, &bytes)?;
         Ok(())
     }
 

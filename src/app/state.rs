@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
-use tamperscope::colormap::ColorMap;
-use tamperscope::imageio::ImageInfo;
-use tamperscope::pipeline::{
+use tamperscope::engine::imageio::ImageInfo;
+use tamperscope::engine::pipeline::{
     CompressionMaps, PriorRule, SegmenterResult, Unavailable, VariantResult, score_and_refine,
 };
-use tamperscope::raster::Map;
-use tamperscope::segment::{MaskRule, Segmentation};
-use tamperscope::similarity::SimilarityVariant;
+use tamperscope::engine::raster::Map;
+use tamperscope::engine::segment::{MaskRule, Segmentation};
+use tamperscope::engine::similarity::SimilarityVariant;
+use tamperscope::outputs::colormap::ColorMap;
 
 /// Recent files kept.
 pub const MAX_RECENT: usize = 10;
@@ -90,7 +90,7 @@ impl HeatLayer {
             HeatLayer::Prior => "Prior",
         }
     }
-    /// Name of the layer in a report bookmark (what `tamperscope::report::compose_view` draws).
+    /// Name of the layer in a report bookmark (what `tamperscope::outputs::report::compose_view` draws).
     pub fn bookmark_name(self) -> String {
         match self {
             HeatLayer::Ela => "ela".into(),
@@ -509,7 +509,7 @@ pub struct Document {
     pub cancelled: bool,
     /// The analyst's notes and bookmarked views, for the report.
     pub notes: String,
-    pub bookmarks: Vec<tamperscope::report::Bookmark>,
+    pub bookmarks: Vec<tamperscope::outputs::report::Bookmark>,
     /// The app's own record of each bookmark (same index): what "restore" brings back.
     pub bookmark_views: Vec<BookmarkView>,
 }
@@ -517,7 +517,7 @@ pub struct Document {
 /// The view a bookmark restores: pan / zoom as the app had it, and the layer styles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookmarkView {
-    pub view: super::viewer::ViewTransform,
+    pub view: super::transform::ViewTransform,
     /// The zoom the status bar showed (screen pixels per image pixel).
     pub screen_zoom: f32,
     pub heat: [LayerStyle; HeatLayer::COUNT],
@@ -665,7 +665,7 @@ pub fn boundary_distance(index: &[u16], w: usize, h: usize) -> Vec<f32> {
                 && index[i + w] == v;
         }
     }
-    tamperscope::similarity::distance_transform(&tamperscope::raster::Mask {
+    tamperscope::engine::similarity::distance_transform(&tamperscope::engine::raster::Mask {
         width: w,
         height: h,
         data: not_boundary,

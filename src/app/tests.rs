@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use image::{Rgb, RgbImage};
-use tamperscope::similarity::SimilarityVariant;
+use tamperscope::engine::similarity::SimilarityVariant;
 
 use super::TamperscopeApp;
 use super::command::Command;
@@ -461,7 +461,7 @@ fn compression_history_of_a_jpeg_feeds_the_prior() {
     };
     let with_compression = scored(&app);
     let s = &doc.segs[seg];
-    let again = tamperscope::pipeline::score_and_refine(
+    let again = tamperscope::engine::pipeline::score_and_refine(
         s.result.segmentation.clone(),
         &prior,
         app.settings.similarity,
@@ -611,7 +611,7 @@ fn ui_a_png_has_no_compression_history() {
 
 #[test]
 fn settings_saved_before_the_compression_layers_still_load() {
-    use tamperscope::colormap::ColorMap;
+    use tamperscope::outputs::colormap::ColorMap;
 
     use super::state::LayerStyle;
 
@@ -752,7 +752,7 @@ fn notes_bookmarks_and_report_export() {
                 let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
                 assert_eq!(v["notes"], "Splice suspected top right.");
                 assert_eq!(v["bookmarks"][0]["caption"], "Whole image");
-                let sha = tamperscope::imageio::sha256_file(&path).expect("sha");
+                let sha = tamperscope::digest::sha256_file(&path).expect("sha");
                 assert_eq!(v["analysis"]["input"]["sha256"], sha);
             }
             "html" => assert!(String::from_utf8_lossy(&bytes).contains("Whole image")),
@@ -765,7 +765,7 @@ fn notes_bookmarks_and_report_export() {
 /// window, away from the border), and that sum's per-pixel mean.
 fn quietest_working_pixel(app: &TamperscopeApp) -> (usize, usize, f32) {
     let doc = app.rt.doc.as_ref().expect("document");
-    let maps: Vec<&tamperscope::raster::Map> = HeatLayer::ALL
+    let maps: Vec<&tamperscope::engine::raster::Map> = HeatLayer::ALL
         .into_iter()
         .filter(|l| app.settings.heat[l.index()].visible)
         .filter_map(|l| doc.heat_map(l))
@@ -1109,7 +1109,7 @@ fn ui_answer_card_manipulated_sample_and_authentic_case() {
         for v in &mut doc.variants {
             v.probability = 0.05;
         }
-        doc.compression = Some(tamperscope::pipeline::CompressionMaps {
+        doc.compression = Some(tamperscope::engine::pipeline::CompressionMaps {
             absent: Some("the file is PNG, not a JPEG".into()),
             ..Default::default()
         });

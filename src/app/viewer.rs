@@ -1,84 +1,16 @@
-//! The image view: pan and zoom transforms, the wgpu paint callback that blends the photo and the
+//! The image view: the wgpu paint callback that blends the photo and the
 //! layers (`shaders/view.wgsl`), and the pixel readout under the cursor.
 //!
 //! Coordinates: "screen" = egui points, "image" = photo pixels, "work" = working-resolution pixels
 //! of the maps and masks. Transforms are named `target_from_source`.
 
 use egui::{Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2, vec2};
-use serde::{Deserialize, Serialize};
 
 use super::TamperscopeApp;
 use super::command::Command;
 use super::gpu::{self, MAX_SEGMENTERS, SLOT_REFINED0, ViewCallback, ViewUniforms};
 use super::state::{HeatLayer, PaneContent};
-
-/// Pan and zoom, shared by every pane (the compare view is synchronised by construction).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ViewTransform {
-    /// Image point shown at the centre of the pane.
-    pub center: Vec2,
-    /// Screen points per image pixel.
-    pub zoom: f32,
-    /// Fit the image to the pane (recomputed every frame until the analyst pans or zooms).
-    pub fit: bool,
-}
-
-impl Default for ViewTransform {
-    fn default() -> Self {
-        Self {
-            center: Vec2::ZERO,
-            zoom: 1.0,
-            fit: true,
-        }
-    }
-}
-
-pub const MIN_ZOOM: f32 = 0.01;
-pub const MAX_ZOOM: f32 = 64.0;
-
-impl ViewTransform {
-    /// The transform actually used in `pane` for an image of `image_size` pixels.
-    pub fn resolved(&self, pane: Rect, image_size: Vec2) -> ViewTransform {
-        if !self.fit || image_size.x <= 0.0 || image_size.y <= 0.0 {
-            return *self;
-        }
-        let zoom = (pane.width() / image_size.x)
-            .min(pane.height() / image_size.y)
-            .max(MIN_ZOOM);
-        ViewTransform {
-            center: image_size * 0.5,
-            zoom,
-            fit: true,
-        }
-    }
-
-    pub fn image_from_screen(&self, pane: Rect, p: Pos2) -> Pos2 {
-        (self.center + (p - pane.center()) / self.zoom).to_pos2()
-    }
-
-    pub fn screen_from_image(&self, pane: Rect, q: Pos2) -> Pos2 {
-        pane.center() + (q.to_vec2() - self.center) * self.zoom
-    }
-
-    /// Zoom by `factor` keeping the image point under `anchor` (screen) in place.
-    pub fn zoomed_about(&self, pane: Rect, anchor: Pos2, factor: f32) -> ViewTransform {
-        let q = self.image_from_screen(pane, anchor);
-        let zoom = (self.zoom * factor).clamp(MIN_ZOOM, MAX_ZOOM);
-        ViewTransform {
-            center: q.to_vec2() - (anchor - pane.center()) / zoom,
-            zoom,
-            fit: false,
-        }
-    }
-
-    pub fn panned(&self, delta_screen: Vec2) -> ViewTransform {
-        ViewTransform {
-            center: self.center - delta_screen / self.zoom,
-            zoom: self.zoom,
-            fit: false,
-        }
-    }
-}
+use super::transform::ViewTransform;
 
 /// What a pane draws over the photo.
 #[derive(Debug, Clone, PartialEq)]
@@ -400,8 +332,9 @@ impl TamperscopeApp {
             out.rgb = photo.get_pixel(x, y).0;
         }
         let u = self.pane_uniforms(spec);
-        let value =
-            |m: &tamperscope::raster::Map| m.data.get(wy * m.width + wx).copied().unwrap_or(0.0);
+        let value = |m: &tamperscope::engine::raster::Map| {
+            m.data.get(wy * m.width + wx).copied().unwrap_or(0.0)
+        };
         for layer in HeatLayer::ALL {
             let slot = gpu::heat_slot(layer);
             if u.heat(slot) > 0.0
@@ -506,7 +439,7 @@ impl TamperscopeApp {
         }
         // Colour scales of the heat layers this pane draws.
         let s = &self.settings;
-        let mut scales: Vec<(String, tamperscope::colormap::ColorMap, bool)> = Vec::new();
+        let mut scales: Vec<(String, tamperscope::outputs::colormap::ColorMap, bool)> = Vec::new();
         for layer in HeatLayer::ALL {
             if u.heat(gpu::heat_slot(layer)) > 0.0 && doc.heat_map(layer).is_some() {
                 let thresholded = gpu::THRESHOLD_SLOTS & (1 << gpu::heat_slot(layer)) != 0;
@@ -535,7 +468,7 @@ pub const SCALE_WIDTH: f32 = 120.0;
 pub fn colour_scales_ui(
     painter: &egui::Painter,
     rect: Rect,
-    scales: &[(String, tamperscope::colormap::ColorMap, bool)],
+    scales: &[(String, tamperscope::outputs::colormap::ColorMap, bool)],
     threshold: f32,
 ) {
     if scales.is_empty() {

@@ -9,15 +9,15 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
 use image::RgbImage;
-use tamperscope::imageio::ImageInfo;
-use tamperscope::pipeline::{
+use tamperscope::engine::imageio::ImageInfo;
+use tamperscope::engine::pipeline::{
     AnalysisParams, CompressionMaps, Engine, Progress, Unavailable, VariantResult,
     compression_maps, downscale_rgb,
 };
-use tamperscope::raster::{Map, working_size};
-use tamperscope::registry::install_hint;
-use tamperscope::segment::felzenszwalb::{self, FelzenszwalbParams};
-use tamperscope::segment::{MaskRule, Segmentation};
+use tamperscope::engine::raster::{Map, working_size};
+use tamperscope::engine::segment::felzenszwalb::{self, FelzenszwalbParams};
+use tamperscope::engine::segment::{MaskRule, Segmentation};
+use tamperscope::models::registry::install_hint;
 
 use super::gpu::PhotoMips;
 
@@ -300,8 +300,8 @@ impl Worker {
         };
 
         let t = stage("load")?;
-        let loaded =
-            tamperscope::imageio::load_image(path).map_err(|e| Stop::Failed(e.to_string()))?;
+        let loaded = tamperscope::engine::imageio::load_image(path)
+            .map_err(|e| Stop::Failed(e.to_string()))?;
         let mips = Arc::new(PhotoMips::build(&loaded.rgb, MAX_TEXTURE_SIDE));
         let photo = Arc::new(loaded.rgb.clone());
         send(Reply::Photo {
@@ -329,7 +329,7 @@ impl Worker {
                     loaded.info.height,
                     self.params.working_max_side,
                 );
-                let signed = tamperscope::ela::signed_ela(&loaded.rgb, 90, 384, (w, h))
+                let signed = tamperscope::engine::ela::signed_ela(&loaded.rgb, 90, 384, (w, h))
                     .map_err(|e| Stop::Failed(e.to_string()))?;
                 let ela = signed.abs_map(w, h, self.params.ela_box_radius);
                 let working = downscale_rgb(&loaded.rgb, w, h);

@@ -12,8 +12,8 @@ pub fn sample(name: &str) -> PathBuf {
 }
 
 /// The registry of the test manifest (tiny generated models), with models/ searched too.
-pub fn test_registry() -> tamperscope::registry::Registry {
-    tamperscope::registry::Registry::with_manifest(
+pub fn test_registry() -> tamperscope::models::registry::Registry {
+    tamperscope::models::registry::Registry::with_manifest(
         &repo().join("models/test/manifest.toml"),
         Some(&repo().join("models")),
     )

@@ -1,4 +1,4 @@
-"""The Rust A-DJPG map (src/compression.rs, coefficients read by libjpeg-turbo-rs) agrees with the numpy
+"""The Rust A-DJPG map (src/engine/compression.rs, coefficients read by libjpeg-turbo-rs) agrees with the numpy
 reference (dq_reference.py, coefficients read by libjpeg through jpeglib) on generated files: the same primary
 step, gain and use of every frequency, and the same block posterior to within the 8-bit PNG's rounding."""
 

@@ -1,0 +1,913 @@
+//! One image through the method, stage after stage. Each stage is a function a test (or the
+//! app's worker) can call alone; [`Engine::analyze`] runs them in order with progress and
+//! cancellation.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::cam::{geometric_mean, grad_cam};
+use crate::engine::classifier::{Classifier, VariantInfo};
+use crate::engine::compression::{CompressionEvidence, CompressionParams};
+use crate::engine::copymove::{CopyMove, CopyMoveParams};
+use crate::engine::ela::{SignedEla, signed_ela};
+use crate::engine::imageio::{ImageInfo, LoadedImage, load_image};
+use crate::engine::raster::{AreaAccumulator, Map, resize_area, row_ranges, threads, working_size};
+use crate::engine::refine::{Likelihoods, refine};
+use crate::engine::segment::felzenszwalb::{self, FelzenszwalbParams};
+use crate::engine::segment::sam::{SamParams, SamSegmenter};
+use crate::engine::segment::semantic::SemanticSegmenter;
+use crate::engine::segment::{MaskRule, Segmentation};
+use crate::engine::similarity::{SimilarityVariant, best_mask};
+use crate::error::{EngineError, Result};
+use crate::models::manifest::Role;
+use crate::models::registry::Registry;
+use crate::models::runtime::ProviderChoice;
+
+/// Every parameter of an analysis; stored in each report so that it can be re-run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnalysisParams {
+    /// Classifier variants (manifest names); empty = every classifier in the manifest that is installed,
+    /// trained models preferred over stand-ins.
+    pub classifiers: Vec<String>,
+    /// Segmenters: manifest names of segmentation models (semantic or SAM decoder), or "felzenszwalb";
+    /// empty = all installed ones and felzenszwalb.
+    pub segmenters: Vec<String>,
+    /// Longest side of the working resolution at which maps and masks are computed.
+    pub working_max_side: u32,
+    pub mask_rule: MaskRule,
+    pub similarity: SimilarityVariant,
+    pub felzenszwalb: FelzenszwalbParams,
+    /// Automatic mask generation of SAM segmenters; None = each decoder's manifest values.
+    pub sam: Option<SamParams>,
+    /// Box radius (working pixels) of the plain-ELA map.
+    pub ela_box_radius: usize,
+    pub provider: ProviderChoice,
+    /// Threads per ONNX Runtime session (0 = ONNX Runtime's default).
+    pub threads: usize,
+    /// Compression-history evidence (METHOD.md section 9).
+    pub compression: CompressionParams,
+    /// The prior that the similarity and the refinement use (sections 5-6).
+    pub prior: PriorRule,
+    /// Copy-move (clone) detection (src/engine/copymove.rs). Not part of the prior or the verdict yet.
+    /// `None`: not run (`eval`, which does not score it yet).
+    pub copy_move: Option<CopyMoveParams>,
+}
+
+/// Which map is the prior of the similarity `S` and the Bayesian refinement (METHOD.md sections
+/// 5-6, 9).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum PriorRule {
+    /// The paper's configuration: the fused CAM map `A` alone.
+    Paper,
+    /// `logit(P) = cam_weight * logit(A) + dq_scale * L_dq + bias`, with `L_dq` the log-odds of
+    /// the compression posterior (A-DJPG and NA-DJPG log-odds added, unclipped) and `bias` the
+    /// prior log-odds that a pixel is manipulated (a flat region without evidence either way then
+    /// leans authentic). Where the file carries no compression evidence (not a JPEG, or no trace
+    /// found) the prior is `A`, as in the paper.
+    LogOdds {
+        cam_weight: f32,
+        #[serde(default = "one")]
+        dq_scale: f32,
+        #[serde(default)]
+        bias: f32,
+    },
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for PriorRule {
+    fn default() -> Self {
+        PriorRule::LogOdds {
+            cam_weight: DEFAULT_CAM_WEIGHT,
+            dq_scale: DEFAULT_DQ_SCALE,
+            bias: DEFAULT_PRIOR_BIAS,
+        }
+    }
+}
+
+/// Weight of `logit(A)` in the default prior, chosen on CASIA v1 val (docs/compression.md).
+pub const DEFAULT_CAM_WEIGHT: f32 = 0.25;
+/// Scale of the compression log-odds in the default prior (docs/compression.md).
+pub const DEFAULT_DQ_SCALE: f32 = 1.0;
+/// Prior log-odds of "manipulated" in the default prior (docs/compression.md).
+pub const DEFAULT_PRIOR_BIAS: f32 = 0.0;
+
+impl PriorRule {
+    pub fn name(self) -> String {
+        match self {
+            PriorRule::Paper => "paper (A alone)".into(),
+            PriorRule::LogOdds {
+                cam_weight,
+                dq_scale,
+                bias,
+            } => {
+                format!("log-odds: {cam_weight} logit(A) + {dq_scale} L_dq + ({bias})")
+            }
+        }
+    }
+
+    /// The prior map from `A` and the compression log-odds (same size), per the rule.
+    pub fn combine(self, fused: &Map, compression_log_odds: Option<&Map>) -> Map {
+        let (
+            PriorRule::LogOdds {
+                cam_weight,
+                dq_scale,
+                bias,
+            },
+            Some(dq),
+        ) = (self, compression_log_odds)
+        else {
+            return fused.clone();
+        };
+        let logit = |p: f32| {
+            let p = p.clamp(1e-4, 1.0 - 1e-4);
+            (p / (1.0 - p)).ln()
+        };
+        let data = fused
+            .data
+            .iter()
+            .zip(&dq.data)
+            .map(|(&a, &d)| 1.0 / (1.0 + (-(cam_weight * logit(a) + dq_scale * d + bias)).exp()))
+            .collect();
+        Map::new(fused.width, fused.height, data)
+    }
+}
+
+/// Compression-history maps of one image at the working resolution (analysed orientation).
+#[derive(Debug, Clone, Default)]
+pub struct CompressionMaps {
+    pub evidence: Option<CompressionEvidence>,
+    /// Why there is no evidence (not a JPEG, unreadable coefficients), in words.
+    pub absent: Option<String>,
+    /// A-DJPG `P(tampered)`; present whenever the coefficients were read.
+    pub adjpg: Option<Map>,
+    /// NA-DJPG `P(tampered)`; present when a shifted grid was found.
+    pub na: Option<Map>,
+    /// The two combined; present when at least one frequency or grid carries a trace.
+    pub combined: Option<Map>,
+    /// `combined` as log-odds of "tampered" (unclipped: keeps the ranking where the
+    /// probabilities saturate); the prior is built from it.
+    pub combined_log_odds: Option<Map>,
+}
+
+impl CompressionMaps {
+    /// The prior of S and H under `rule`, from `A` and this image's compression log-odds (`A`
+    /// itself when there are none, or when their size differs from `A`'s).
+    pub fn prior(&self, rule: PriorRule, fused: &Map) -> Map {
+        let dq = self
+            .combined_log_odds
+            .as_ref()
+            .filter(|m| (m.width, m.height) == (fused.width, fused.height));
+        rule.combine(fused, dq)
+    }
+
+    /// Whether any map carries evidence (a trace was found).
+    pub fn has_trace(&self) -> bool {
+        self.evidence
+            .as_ref()
+            .is_some_and(|e| e.adjpg.used() > 0 || e.na.is_some())
+    }
+
+    /// Image-level compression score in [0, 1]: the 99th percentile of the combined map where a
+    /// trace was found, else 0 (no evidence either way).
+    pub fn image_score(&self) -> f32 {
+        match (&self.combined, self.has_trace()) {
+            (Some(m), true) => percentile(&m.data, 0.99),
+            _ => 0.0,
+        }
+    }
+}
+
+fn percentile(v: &[f32], q: f64) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    let k = ((s.len() - 1) as f64 * q).round() as usize;
+    let (_, x, _) = s.select_nth_unstable_by(k, |a, b| a.total_cmp(b));
+    *x
+}
+
+/// Verdict probability: the classifier's mean probability and the compression image score
+/// combined as a noisy-OR, `1 - (1 - p) (1 - s)` (either detector alone can call the image
+/// manipulated). With no compression evidence it is the classifier's probability.
+pub fn verdict_probability(classifier_p: f32, compression_score: f32) -> f32 {
+    1.0 - (1.0 - classifier_p) * (1.0 - compression_score)
+}
+
+/// Map in stored orientation -> analysed orientation (EXIF tag 1-8, as `image` applies it).
+pub fn orient_map(map: &Map, exif_orientation: u8) -> Map {
+    use image::metadata::Orientation;
+    let Some(o) = Orientation::from_exif(exif_orientation) else {
+        return map.clone();
+    };
+    let Some(buf) = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_raw(
+        map.width as u32,
+        map.height as u32,
+        map.data.clone(),
+    ) else {
+        return map.clone();
+    };
+    let mut img =
+        image::DynamicImage::from(image::ImageBuffer::<image::Rgb<f32>, Vec<f32>>::from_fn(
+            buf.width(),
+            buf.height(),
+            |x, y| {
+                let v = buf.get_pixel(x, y).0[0];
+                image::Rgb([v, v, v])
+            },
+        ));
+    img.apply_orientation(o);
+    let rgb = img.to_rgb32f();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    Map::new(w, h, rgb.pixels().map(|p| p.0[0]).collect())
+}
+
+/// Re-references compression log-odds so that the image's median pixel is at most neutral:
+/// `L' = L - max(median(L), 0)`. The manipulated region is a minority of the image (the rule
+/// that also orients NA-DJPG, METHOD.md section 9), so when more than half the pixels lean
+/// "tampered" the per-block likelihood ratios are miscalibrated for this file (textured
+/// backgrounds whose double-compression trace is weak), not the image mostly pasted. Maps whose
+/// median leans authentic are unchanged. Chosen on CASIA v1 val (development figure,
+/// docs/compression.md): A-DJPG F1@0.5 +0.02; no change on the generated double-JPEG set.
+pub fn reference_to_majority(mut log_odds: Map) -> Map {
+    let median = percentile(&log_odds.data, 0.5);
+    if median > 0.0 {
+        for v in &mut log_odds.data {
+            *v -= median;
+        }
+    }
+    log_odds
+}
+
+/// Copy-move evidence of a prepared image: the detector runs on the working image (its map is at
+/// the working resolution), and the regions' boxes and offsets are expressed in pixels of the
+/// oriented file.
+pub fn copy_move_evidence(prepared: &Prepared, params: &CopyMoveParams) -> CopyMove {
+    let cm = crate::engine::copymove::detect(&prepared.working, params);
+    let ww = prepared.working.width().max(1);
+    cm.scaled(prepared.image.info.width as f32 / ww as f32)
+}
+
+/// Compression-history evidence of a loaded image, at working size `(w, h)`.
+pub fn compression_maps(
+    image: &LoadedImage,
+    params: &CompressionParams,
+    (w, h): (usize, usize),
+) -> CompressionMaps {
+    let Some(bytes) = &image.jpeg_bytes else {
+        return CompressionMaps {
+            absent: Some(format!(
+                "the file is {}, not a JPEG: it has no JPEG compression history to read",
+                image.info.format.to_uppercase()
+            )),
+            ..Default::default()
+        };
+    };
+    let coefs = match crate::engine::jpeg::read_coefficients(bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            return CompressionMaps {
+                absent: Some(e.to_string()),
+                ..Default::default()
+            };
+        }
+    };
+    let ev = crate::engine::compression::analyze(&coefs, params);
+    let to_working = |m: Map| {
+        let m = orient_map(&m, image.info.exif_orientation);
+        if (m.width, m.height) == (w, h) {
+            m
+        } else {
+            Map::new(w, h, resize_area(&m.data, m.width, m.height, w, h))
+        }
+    };
+    let adjpg = to_working(ev.adjpg.map.to_pixels(ev.width, ev.height));
+    let na = ev
+        .na
+        .as_ref()
+        .map(|n| to_working(n.map.to_pixels(ev.width, ev.height)));
+    let has_trace = ev.adjpg.used() > 0 || ev.na.is_some();
+    let combined_log_odds =
+        has_trace.then(|| reference_to_majority(to_working(ev.combined_log_odds_pixels())));
+    let combined = combined_log_odds.as_ref().map(|l| {
+        Map::new(
+            l.width,
+            l.height,
+            l.data.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect(),
+        )
+    });
+    CompressionMaps {
+        evidence: Some(ev),
+        absent: None,
+        adjpg: Some(adjpg),
+        na,
+        combined,
+        combined_log_odds,
+    }
+}
+
+impl Default for AnalysisParams {
+    fn default() -> Self {
+        Self {
+            classifiers: Vec::new(),
+            segmenters: Vec::new(),
+            working_max_side: 512,
+            mask_rule: MaskRule::default(),
+            similarity: SimilarityVariant::default(),
+            felzenszwalb: FelzenszwalbParams::default(),
+            sam: None,
+            ela_box_radius: 2,
+            provider: ProviderChoice::Auto,
+            threads: 0,
+            compression: CompressionParams::default(),
+            prior: PriorRule::default(),
+            copy_move: Some(CopyMoveParams::default()),
+        }
+    }
+}
+
+/// A segmenter ready to run.
+pub enum SegmenterHandle {
+    Felzenszwalb(FelzenszwalbParams),
+    Semantic(Box<SemanticSegmenter>),
+    /// Segment Anything: encoder + decoder, named by the decoder entry.
+    Sam(Box<SamSegmenter>),
+}
+
+impl SegmenterHandle {
+    pub fn name(&self) -> &str {
+        match self {
+            SegmenterHandle::Felzenszwalb(_) => felzenszwalb::NAME,
+            SegmenterHandle::Semantic(s) => s.name(),
+            SegmenterHandle::Sam(s) => &s.name,
+        }
+    }
+
+    pub fn segment(&mut self, working_rgb: &RgbImage, rule: &MaskRule) -> Result<Segmentation> {
+        match self {
+            SegmenterHandle::Felzenszwalb(p) => Ok(felzenszwalb::segment(
+                working_rgb.as_raw(),
+                working_rgb.width() as usize,
+                working_rgb.height() as usize,
+                p,
+                rule,
+            )),
+            SegmenterHandle::Semantic(s) => s.segment(working_rgb, rule),
+            SegmenterHandle::Sam(s) => s.segment(working_rgb, rule),
+        }
+    }
+}
+
+/// A model the engine could not open; the rest still works.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Unavailable {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Everything loaded once and reused across images.
+pub struct Engine {
+    pub params: AnalysisParams,
+    pub classifier: Classifier,
+    pub segmenters: Vec<SegmenterHandle>,
+    /// Segmenters that were asked for (or found in the manifest) but could not be opened.
+    pub unavailable: Vec<Unavailable>,
+    /// sha256 of every segmentation model opened.
+    pub segmenter_models: Vec<(String, String)>,
+}
+
+/// The image at the working resolution and its error levels.
+pub struct Prepared {
+    pub image: LoadedImage,
+    pub working: RgbImage,
+    /// Error levels per (JPEG quality, classifier input size).
+    pub ela: BTreeMap<(u8, u32), SignedEla>,
+}
+
+impl Prepared {
+    /// The plain |ELA| map at the working resolution (display and the section 7 baseline).
+    pub fn ela_map(&self, box_radius: usize) -> Map {
+        let (w, h) = (
+            self.working.width() as usize,
+            self.working.height() as usize,
+        );
+        self.ela
+            .values()
+            .next()
+            .map(|e| e.abs_map(w, h, box_radius))
+            .unwrap_or_else(|| Map::filled(w, h, 0.0))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VariantResult {
+    pub info: VariantInfo,
+    pub logit: f32,
+    pub probability: f32,
+    /// `A_i` at the working resolution.
+    pub cam: Map,
+}
+
+/// A segmenter's regions scored against the fused map, and the refinement by the chosen one.
+#[derive(Debug, Clone)]
+pub struct SegmenterResult {
+    pub segmentation: Segmentation,
+    pub similarity: SimilarityVariant,
+    /// `S` per region, in region order.
+    pub scores: Vec<f32>,
+    /// The evidence mask: argmax of `scores` unless the analyst picked another.
+    pub chosen: Option<usize>,
+    pub refined: Option<Map>,
+    pub likelihoods: Option<Likelihoods>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageTime {
+    pub stage: String,
+    pub ms: f64,
+}
+
+pub struct Analysis {
+    pub image: ImageInfo,
+    pub input_path: std::path::PathBuf,
+    pub working: RgbImage,
+    /// Plain |ELA| map (box-smoothed, normalised) at the working resolution.
+    pub ela_map: Map,
+    pub variants: Vec<VariantResult>,
+    /// `A`, the geometric mean of the `A_i`.
+    pub fused: Map,
+    /// Compression-history evidence (METHOD.md section 9).
+    pub compression: CompressionMaps,
+    /// The prior the segmenters were scored against (`params.prior` applied to `A` and the
+    /// compression posterior; equals `A` under the paper's configuration).
+    pub prior: Map,
+    /// Copy-move evidence at the working resolution, offsets and boxes in pixels of the (oriented)
+    /// file; None where it was not computed (analyses assembled by the app).
+    pub copy_move: Option<CopyMove>,
+    pub segmenters: Vec<SegmenterResult>,
+    pub segmenter_errors: Vec<Unavailable>,
+    pub timings: Vec<StageTime>,
+    pub provider: String,
+}
+
+/// Progress of an analysis, for the CLI's stderr and the app's stage list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    Started {
+        stage: String,
+        index: usize,
+        total: usize,
+    },
+    Finished {
+        stage: String,
+        ms: f64,
+    },
+}
+
+/// Score every region and refine with the best one (or `chosen`, when the analyst picked it).
+pub fn score_and_refine(
+    segmentation: Segmentation,
+    fused: &Map,
+    similarity: SimilarityVariant,
+    chosen: Option<usize>,
+) -> SegmenterResult {
+    let scores: Vec<f32> = segmentation
+        .regions
+        .iter()
+        .map(|r| r.similarity(fused, similarity))
+        .collect();
+    let chosen = chosen
+        .filter(|&i| i < scores.len())
+        .or_else(|| best_mask(&scores));
+    let (refined, likelihoods) = match chosen {
+        Some(i) => {
+            let (h, l) = refine(fused, &segmentation.regions[i].mask);
+            (Some(h), Some(l))
+        }
+        None => (None, None),
+    };
+    SegmenterResult {
+        segmentation,
+        similarity,
+        scores,
+        chosen,
+        refined,
+        likelihoods,
+    }
+}
+
+impl SegmenterResult {
+    /// Re-score with another similarity variant, or another evidence mask, without re-running models.
+    pub fn rescore(&mut self, fused: &Map, similarity: SimilarityVariant, chosen: Option<usize>) {
+        let seg = std::mem::replace(
+            &mut self.segmentation,
+            Segmentation {
+                segmenter: String::new(),
+                regions: Vec::new(),
+                dropped_small: 0,
+            },
+        );
+        *self = score_and_refine(seg, fused, similarity, chosen);
+    }
+}
+
+impl Engine {
+    /// Open the classifier variants and segmenters named by `params` (or all that are installed).
+    /// A classifier is required; a segmenter that cannot be opened is listed in `unavailable`.
+    pub fn open(registry: &Registry, params: AnalysisParams) -> Result<Engine> {
+        let classifier_names: Vec<String> = if params.classifiers.is_empty() {
+            default_classifiers(registry)?
+        } else {
+            params.classifiers.clone()
+        };
+        let resolved = classifier_names
+            .iter()
+            .map(|n| registry.resolve(n))
+            .collect::<Result<Vec<_>>>()?;
+        let classifier = Classifier::open(&resolved, params.provider, params.threads)?;
+
+        let segmenter_names: Vec<String> = if params.segmenters.is_empty() {
+            registry
+                .manifest
+                .models
+                .iter()
+                .filter(|e| matches!(e.role, Role::SemanticSegmenter | Role::SamDecoder))
+                .filter(|e| !e.status.contains("test") && is_installed(registry, e))
+                .map(|e| e.name.clone())
+                .chain(std::iter::once(felzenszwalb::NAME.to_string()))
+                .collect()
+        } else {
+            params.segmenters.clone()
+        };
+        let mut segmenters = Vec::new();
+        let mut unavailable = Vec::new();
+        let mut segmenter_models = Vec::new();
+        for name in &segmenter_names {
+            if name == felzenszwalb::NAME {
+                segmenters.push(SegmenterHandle::Felzenszwalb(params.felzenszwalb));
+                continue;
+            }
+            let opened = open_segmenter(registry, name, &params);
+            match opened {
+                Ok((handle, models)) => {
+                    segmenter_models.extend(models);
+                    segmenters.push(handle);
+                }
+                // Explicitly requested segmenters must work; defaults may be absent.
+                Err(e) if !params.segmenters.is_empty() => return Err(e),
+                Err(e) => unavailable.push(Unavailable {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok(Engine {
+            params,
+            classifier,
+            segmenters,
+            unavailable,
+            segmenter_models,
+        })
+    }
+
+    pub fn load(&self, path: &Path) -> Result<LoadedImage> {
+        load_image(path)
+    }
+
+    /// Working-resolution image and the error levels each classifier setting needs.
+    pub fn prepare(&self, image: LoadedImage) -> Result<Prepared> {
+        let (w, h) = working_size(
+            image.info.width,
+            image.info.height,
+            self.params.working_max_side,
+        );
+        let working = downscale_rgb(&image.rgb, w, h);
+        let mut ela = BTreeMap::new();
+        for p in self.classifier.ela_settings() {
+            if let std::collections::btree_map::Entry::Vacant(slot) = ela.entry((p.quality, p.size))
+            {
+                slot.insert(signed_ela(&image.rgb, p.quality, p.size as usize, (w, h))?);
+            }
+        }
+        Ok(Prepared {
+            image,
+            working,
+            ela,
+        })
+    }
+
+    /// Probabilities and `A_i` per variant, and the fused `A`.
+    pub fn classify(&mut self, prepared: &Prepared) -> Result<(Vec<VariantResult>, Map)> {
+        let (w, h) = (
+            prepared.working.width() as usize,
+            prepared.working.height() as usize,
+        );
+        let infos = self.classifier.infos();
+        let outputs = self.classifier.run(&prepared.ela)?;
+        let variants: Vec<VariantResult> = outputs
+            .into_iter()
+            .map(|o| {
+                let info = infos
+                    .iter()
+                    .find(|i| i.model == o.model)
+                    .cloned()
+                    .ok_or_else(|| EngineError::Other(format!("no info for {}", o.model)))?;
+                let cam = grad_cam(
+                    &o.features,
+                    o.channels,
+                    o.feature_h,
+                    o.feature_w,
+                    &o.alpha,
+                    w,
+                    h,
+                );
+                Ok(VariantResult {
+                    info,
+                    logit: o.logit,
+                    probability: o.probability,
+                    cam,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let maps: Vec<&Map> = variants.iter().map(|v| &v.cam).collect();
+        let fused =
+            geometric_mean(&maps).ok_or_else(|| EngineError::Other("CAM sizes differ".into()))?;
+        Ok((variants, fused))
+    }
+
+    /// The whole method on one image.
+    pub fn analyze(
+        &mut self,
+        path: &Path,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Analysis> {
+        let total = 6 + self.segmenters.len();
+        let mut timings = Vec::new();
+        let mut index = 0;
+        let mut stage = |name: &str, progress: &mut dyn FnMut(Progress)| -> Result<Instant> {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(EngineError::Cancelled);
+            }
+            index += 1;
+            progress(Progress::Started {
+                stage: name.to_string(),
+                index,
+                total,
+            });
+            Ok(Instant::now())
+        };
+        let done = |name: &str,
+                    t0: Instant,
+                    timings: &mut Vec<StageTime>,
+                    progress: &mut dyn FnMut(Progress)| {
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            timings.push(StageTime {
+                stage: name.to_string(),
+                ms,
+            });
+            progress(Progress::Finished {
+                stage: name.to_string(),
+                ms,
+            });
+        };
+
+        let t = stage("load", progress)?;
+        let image = self.load(path)?;
+        done("load", t, &mut timings, progress);
+
+        let t = stage("ela", progress)?;
+        let prepared = self.prepare(image)?;
+        let ela_map = prepared.ela_map(self.params.ela_box_radius);
+        done("ela", t, &mut timings, progress);
+
+        let t = stage("compression", progress)?;
+        let compression = compression_maps(
+            &prepared.image,
+            &self.params.compression,
+            (
+                prepared.working.width() as usize,
+                prepared.working.height() as usize,
+            ),
+        );
+        done("compression", t, &mut timings, progress);
+
+        let copy_move = match &self.params.copy_move {
+            Some(p) => {
+                let t = stage("copy-move", progress)?;
+                let c = copy_move_evidence(&prepared, p);
+                done("copy-move", t, &mut timings, progress);
+                Some(c)
+            }
+            None => None,
+        };
+
+        let t = stage("classify", progress)?;
+        let (variants, fused) = self.classify(&prepared)?;
+        done("classify", t, &mut timings, progress);
+        let prior = compression.prior(self.params.prior, &fused);
+
+        let mut segmenters = Vec::new();
+        let mut segmenter_errors = Vec::new();
+        let rule = self.params.mask_rule;
+        let similarity = self.params.similarity;
+        for s in &mut self.segmenters {
+            let name = format!("segment:{}", s.name());
+            let t = stage(&name, progress)?;
+            match s.segment(&prepared.working, &rule) {
+                Ok(seg) => {
+                    done(&name, t, &mut timings, progress);
+                    let name = format!("similarity+refine:{}", s.name());
+                    let t = Instant::now();
+                    segmenters.push(score_and_refine(seg, &prior, similarity, None));
+                    done(&name, t, &mut timings, progress);
+                }
+                Err(e) => segmenter_errors.push(Unavailable {
+                    name: s.name().to_string(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        let _ = stage("done", progress)?;
+        let Prepared { image, working, .. } = prepared;
+        Ok(Analysis {
+            image: image.info,
+            input_path: image.path,
+            working,
+            ela_map,
+            variants,
+            fused,
+            compression,
+            prior,
+            copy_move,
+            segmenters,
+            segmenter_errors,
+            timings,
+            provider: self.classifier.provider(),
+        })
+    }
+}
+
+/// Whether a segmenter's files are present (for SAM: the decoder and its encoder); models that are
+/// not installed are left out of the default segmenter set (the app lists them with install actions).
+pub fn is_installed(registry: &Registry, entry: &crate::models::manifest::ModelEntry) -> bool {
+    let encoder_ok = match (&entry.role, &entry.sam) {
+        (Role::SamDecoder, Some(sam)) => registry
+            .manifest
+            .get(&sam.encoder)
+            .is_ok_and(|enc| registry.locate(enc).is_some()),
+        (Role::SamDecoder, None) => false,
+        _ => true,
+    };
+    encoder_ok && registry.locate(entry).is_some()
+}
+
+/// Open one model segmenter by manifest name: a semantic segmenter, or a SAM decoder with the
+/// encoder its `[model.sam]` table names. Returns the handle and the (name, sha256) of its files.
+pub fn open_segmenter(
+    registry: &Registry,
+    name: &str,
+    params: &AnalysisParams,
+) -> Result<(SegmenterHandle, Vec<(String, String)>)> {
+    let entry = registry.manifest.get(name)?;
+    match entry.role {
+        Role::SamDecoder => {
+            let sam = entry
+                .sam
+                .as_ref()
+                .ok_or_else(|| entry.contract("a SAM decoder needs a [model.sam] table"))?;
+            let encoder = registry.resolve(&sam.encoder)?;
+            let decoder = registry.resolve(name)?;
+            let s = SamSegmenter::open(
+                &encoder,
+                &decoder,
+                params.sam,
+                params.provider,
+                params.threads,
+            )?;
+            let models = vec![
+                (s.encoder.name.clone(), s.encoder_sha256.clone()),
+                (s.name.clone(), s.decoder_sha256.clone()),
+            ];
+            Ok((SegmenterHandle::Sam(Box::new(s)), models))
+        }
+        Role::SamEncoder => {
+            Err(entry
+                .contract("a SAM encoder is not a segmenter by itself: name its decoder entry"))
+        }
+        _ => {
+            let m = registry.resolve(name)?;
+            let s = SemanticSegmenter::open(&m, params.provider, params.threads)?;
+            let models = vec![(s.name().to_string(), s.sha256.clone())];
+            Ok((SegmenterHandle::Semantic(Box::new(s)), models))
+        }
+    }
+}
+
+/// The installed classifier variants: trained ones if any are installed, else the stand-in.
+pub fn default_classifiers(registry: &Registry) -> Result<Vec<String>> {
+    let all: Vec<_> = registry
+        .manifest
+        .by_role(Role::Classifier)
+        .filter(|e| !e.status.contains("test"))
+        .collect();
+    let installed = |trained: bool| -> Vec<String> {
+        all.iter()
+            .filter(|e| e.is_stand_in() != trained && registry.locate(e).is_some())
+            .map(|e| e.name.clone())
+            .collect()
+    };
+    let trained = installed(true);
+    if !trained.is_empty() {
+        return Ok(trained);
+    }
+    let standin = installed(false);
+    if !standin.is_empty() {
+        return Ok(standin);
+    }
+    let first = all
+        .first()
+        .ok_or_else(|| EngineError::Other("the manifest lists no classifier".into()))?;
+    // Resolving reports which file is missing and how to install it.
+    registry
+        .resolve(&first.name)
+        .map(|_| vec![first.name.clone()])
+}
+
+/// Area-downscale an RGB image (no-op when the size already matches); rows in parallel strips.
+pub fn downscale_rgb(rgb: &RgbImage, w: usize, h: usize) -> RgbImage {
+    let (sw, sh) = (rgb.width() as usize, rgb.height() as usize);
+    if (sw, sh) == (w, h) {
+        return rgb.clone();
+    }
+    let ranges = row_ranges(sh, threads(), 1);
+    let parts: Vec<AreaAccumulator> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .into_iter()
+            .map(|rows| {
+                scope.spawn(move || {
+                    let mut acc = AreaAccumulator::new(3, sw, sh, w, h);
+                    let mut row = vec![0f32; sw * 3];
+                    for y in rows {
+                        for (d, &s) in row
+                            .iter_mut()
+                            .zip(&rgb.as_raw()[y * sw * 3..(y + 1) * sw * 3])
+                        {
+                            *d = s as f32;
+                        }
+                        acc.add_row(y, &row);
+                    }
+                    acc
+                })
+            })
+            .collect();
+        // A panicking worker would be a bug in the resampler; fall back to an empty part.
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| AreaAccumulator::new(3, sw, sh, w, h))
+            })
+            .collect()
+    });
+    let mut parts = parts.into_iter();
+    let mut acc = parts
+        .next()
+        .unwrap_or_else(|| AreaAccumulator::new(3, sw, sh, w, h));
+    for p in parts {
+        acc.merge(&p);
+    }
+    let mut out = RgbImage::new(w as u32, h as u32);
+    for c in 0..3 {
+        for (p, v) in out.pixels_mut().zip(acc.plane(c)) {
+            p.0[c] = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_to_majority_shifts_only_maps_leaning_tampered() {
+        // Median 2 (leans tampered): shifted down by 2, order kept.
+        let m = reference_to_majority(Map::new(5, 1, vec![1.0, 2.0, 3.0, 2.0, 9.0]));
+        assert_eq!(m.data, vec![-1.0, 0.0, 1.0, 0.0, 7.0]);
+        // Median -1 (leans authentic): unchanged.
+        let m = reference_to_majority(Map::new(3, 1, vec![-3.0, -1.0, 4.0]));
+        assert_eq!(m.data, vec![-3.0, -1.0, 4.0]);
+    }
+}
