@@ -26,6 +26,31 @@ pub struct BenchArgs {
     pub engine: EngineArgs,
 }
 
+/// Median wall time of libjpeg-turbo's command-line round trip (decode, encode at quality 90,
+/// decode; one thread each, piped), or `None` when the tools are absent or fail on the file.
+fn cli_round_trip_ms(image: &std::path::Path, runs: usize) -> Option<f64> {
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let status = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "djpeg -ppm \"$1\" | cjpeg -quality 90 | djpeg -ppm > /dev/null",
+                "sh",
+            ])
+            .arg(image)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        if !status.success() {
+            return None;
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Some(times[times.len() / 2])
+}
+
 /// Peak resident memory of this process (Linux), in MiB.
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -166,6 +191,39 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
         "  {:<52} {non_model:>9.1} ms",
         "total without model inference"
     );
+    // The yardstick of issue 14: what the JPEG codec itself costs for the ELA's work, in the
+    // same run on the same file, when libjpeg-turbo's command-line tools are installed.
+    let yardstick = if args.compression_only {
+        None
+    } else {
+        cli_round_trip_ms(&args.image, args.runs)
+    };
+    let jpeg_layer: f64 = ["load+decode", "working image + ELA"]
+        .iter()
+        .filter_map(|n| samples.get(*n).map(median))
+        .sum();
+    match yardstick {
+        Some(y) => {
+            println!(
+                "  {:<52} {y:>9.1} ms",
+                "yardstick: djpeg | cjpeg -quality 90 | djpeg"
+            );
+            println!(
+                "  {:<52} {:>9.2} x",
+                "load+decode + ELA / yardstick",
+                jpeg_layer / y
+            );
+            println!(
+                "  {:<52} {:>9.2} x",
+                "total without model inference / yardstick",
+                non_model / y
+            );
+        }
+        None if !args.compression_only => println!(
+            "  yardstick: libjpeg-turbo's djpeg/cjpeg not found (apt install libjpeg-turbo-progs)"
+        ),
+        None => {}
+    }
     if let Some(p) = peak {
         println!("  peak resident memory {p:.0} MiB");
     }
@@ -175,6 +233,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
             "runs": args.runs, "provider": engine.classifier.provider(), "stages": rows,
             "total_ms": total, "total_without_models_ms": non_model, "peak_rss_mib": peak,
             "tool": tamperscope::VERSION, "threads": engine.params.threads,
+            "yardstick_cli_round_trip_ms": yardstick, "load_decode_ela_ms": jpeg_layer,
         });
         tamperscope::engine::imageio::write_atomic(path, &serde_json::to_vec_pretty(&doc)?)?;
     }

@@ -9,14 +9,18 @@ use tamperscope::engine::imageio::{load_image, write_atomic};
 #[derive(clap::Args)]
 pub struct ElaArgs {
     /// Input images.
-    #[arg(required_unless_present = "list")]
+    #[arg(required_unless_present_any = ["list", "print_codec"])]
     pub images: Vec<PathBuf>,
     /// A text file with one input path per line (for large training sets).
     #[arg(long)]
     pub list: Option<PathBuf>,
     /// Output folder; each input becomes <stem>.npy (or .png).
+    #[arg(long, required_unless_present = "print_codec")]
+    pub out_dir: Option<PathBuf>,
+    /// Print the identity of the ELA's JPEG codec and settings, and exit (training keys its
+    /// tensor caches by it, so a codec change never reuses stale tensors).
     #[arg(long)]
-    pub out_dir: PathBuf,
+    pub print_codec: bool,
     /// JPEG quality of the re-encoding.
     #[arg(long, default_value_t = 90)]
     pub quality: u8,
@@ -32,6 +36,11 @@ pub struct ElaArgs {
 }
 
 pub fn run(args: &ElaArgs) -> anyhow::Result<bool> {
+    if args.print_codec {
+        println!("{}", tamperscope::engine::ela::ELA_CODEC);
+        return Ok(true);
+    }
+    let out_dir = args.out_dir.as_ref().context("--out-dir is required")?;
     let mut inputs = args.images.clone();
     if let Some(list) = &args.list {
         let text = std::fs::read_to_string(list)
@@ -49,7 +58,7 @@ pub fn run(args: &ElaArgs) -> anyhow::Result<bool> {
     if !(args.scale.is_finite() && args.scale > 0.0) {
         anyhow::bail!("--scale must be positive");
     }
-    crate::cli::common::ensure_dir(&args.out_dir)?;
+    crate::cli::common::ensure_dir(out_dir)?;
     let params = ElaParams {
         quality: args.quality,
         scale: args.scale,
@@ -85,7 +94,7 @@ pub fn run(args: &ElaArgs) -> anyhow::Result<bool> {
                     let data: Vec<f32> = t.iter().copied().collect();
                     let s = params.size as usize;
                     let bytes = tamperscope::outputs::npy::encode_f32(&[3, s, s], &data);
-                    write_atomic(&args.out_dir.join(format!("{stem}.npy")), &bytes)?;
+                    write_atomic(&out_dir.join(format!("{stem}.npy")), &bytes)?;
                 }
                 "png" => {
                     let planes = signed_ela_native(&img.rgb, params.quality)?;
@@ -95,7 +104,7 @@ pub fn run(args: &ElaArgs) -> anyhow::Result<bool> {
                         .map(|(p, c)| (planes[c][p].abs() * 8.0).min(255.0) as u8)
                         .collect();
                     let bytes = tamperscope::engine::imageio::png_rgb(w, h, &rgb)?;
-                    write_atomic(&args.out_dir.join(format!("{stem}.png")), &bytes)?;
+                    write_atomic(&out_dir.join(format!("{stem}.png")), &bytes)?;
                 }
                 other => anyhow::bail!("unknown --format {other} (npy or png)"),
             }

@@ -752,6 +752,9 @@ struct LlrTable {
     llr: Vec<f64>,
 }
 
+/// Bound on the magnitude of dequantised coefficients the A-DJPG histograms resolve.
+const COEFFICIENT_BOUND: f64 = 4096.0;
+
 /// One frequency of the A-DJPG analysis: its fit and, when it carries a trace, the per-block LLR
 /// `log p1(C[b]) / p0(C[b])` as a table by coefficient value.
 fn adjpg_frequency(
@@ -766,7 +769,10 @@ fn adjpg_frequency(
     let q50 = IJG_LUMA_Q50[u * 8 + v] as i64;
     let max_cal = cal.iter().fold(0f64, |m, &c| m.max(c.abs()));
     let max_x = x.max_abs;
-    let b = (max_cal.max((max_x * q2) as f64)) as i64 + 4 * q50 + 16;
+    // Dequantised DCT coefficients of 8-bit samples lie within +-2^11 (ITU-T T.81, A.3.1); a
+    // damaged or hostile file may claim far more, which would only widen the histograms (and
+    // the EM's work) without adding evidence: values beyond the bound share the edge bins.
+    let b = (max_cal.max((max_x * q2) as f64)).min(COEFFICIENT_BOUND) as i64 + 4 * q50 + 16;
     let mut h = vec![0f64; (2 * b + 1) as usize];
     for &c in cal {
         let i = (round_even(c) as i64 + b).clamp(0, 2 * b);
@@ -1012,7 +1018,12 @@ pub fn adjpg(coefs: &Coefficients, params: &CompressionParams) -> Adjpg {
     let (bw, bh) = (luma.blocks_x, luma.blocks_y);
     let dct = Dct::new();
     let (sig, bias_dc) = rounding_noise(coefs, &dct);
-    let nfreq = params.adjpg_frequencies.clamp(1, 64);
+    // The model's rounding noise is that of 8-bit samples: other precisions get no frequency.
+    let nfreq = if coefs.precision == 8 {
+        params.adjpg_frequencies.clamp(1, 64)
+    } else {
+        0
+    };
     let freqs: Vec<(usize, usize)> = ZIGZAG[..nfreq].iter().map(|&k| (k / 8, k % 8)).collect();
     let cal = calibration(luma, &freqs, &dct);
     let ks: Vec<usize> = freqs.iter().map(|&(u, v)| u * 8 + v).collect();
@@ -1287,6 +1298,12 @@ pub fn na_djpg(coefs: &Coefficients, params: &CompressionParams) -> Result<NaDjp
     let (w, h) = (bw * 8, bh * 8);
     if bw < 3 || bh < 3 {
         return Err("the image is too small".into());
+    }
+    if coefs.precision != 8 {
+        return Err(format!(
+            "a {}-bit JPEG: the double-compression models assume 8-bit samples",
+            coefs.precision
+        ));
     }
     let dct = Dct::new();
     let s2 = luma

@@ -48,6 +48,11 @@ pub struct SignedEla {
     pub abs_working: Vec<f32>,
 }
 
+/// Identity of the ELA's JPEG round trip: codec, version and settings. Every change that
+/// alters E changes this string (training keys its cached tensors by it).
+pub const ELA_CODEC: &str =
+    "image 0.25 JpegEncoder 4:2:0; decode image 0.25 (zune-jpeg 0.5); input decode zune-jpeg 0.5";
+
 /// Margin (rows) encoded around each strip: one MCU of 4:2:0 JPEG.
 const MARGIN: usize = 16;
 

@@ -282,6 +282,16 @@ pub fn compression_maps(
             };
         }
     };
+    if coefs.precision != 8 {
+        return CompressionMaps {
+            absent: Some(format!(
+                "the file is a {}-bit JPEG: the double-compression models (METHOD.md section 9) \
+                 assume 8-bit samples, so its compression history is not read",
+                coefs.precision
+            )),
+            ..Default::default()
+        };
+    }
     let ev = crate::engine::compression::analyze(&coefs, params);
     let to_working = |m: Map| {
         let m = orient_map(&m, image.info.exif_orientation);

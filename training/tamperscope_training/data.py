@@ -8,6 +8,7 @@ The model input is E / ela_scale.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -64,9 +65,17 @@ def read_labels(csv_path: Path) -> list[tuple[Path, int, str]]:
         return [(root / r["image"], int(r["label"]), r["kind"]) for r in csv.DictReader(f)]
 
 
+def ela_codec() -> str:
+    """The binary's ELA codec identity (``tamperscope ela --print-codec``), as a short key."""
+    ident = subprocess.run([str(BINARY), "ela", "--print-codec"], check=True, capture_output=True,
+                           text=True).stdout.strip()
+    return hashlib.sha256(ident.encode()).hexdigest()[:8]
+
+
 def ela_cache(images: list[Path], name: str, quality: int = 90, size: int = 384) -> list[Path]:
-    """Signed-ELA .npy files for ``images`` (computed once by the app's binary)."""
-    out = CACHE / "ela" / name
+    """Signed-ELA .npy files for ``images`` (computed once by the app's binary), cached under a
+    folder keyed by the binary's ELA codec, so tensors of another codec are never reused."""
+    out = CACHE / "ela" / f"{name}@{ela_codec()}"
     npys = [out / (p.stem + ".npy") for p in images]
     if not all(n.exists() for n in npys):
         out.mkdir(parents=True, exist_ok=True)

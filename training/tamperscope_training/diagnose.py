@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import BINARY, CACHE, SHARED, load_split, metrics
+from .data import BINARY, CACHE, SHARED, ela_codec, load_split, metrics
 from .export import variants_in
 from .gradcam import cam_from_outputs, fuse, resize_bilinear
 
@@ -272,7 +272,7 @@ def main(argv=None):
     if args.ela_energy_of:
         split = args.ela_energy_of
         res = {"ela_energy": {"casia_val": ela_energy_casia_val(),
-                              split: ela_energy_generated(CACHE / split, CACHE / "ela" / split)}}
+                              split: ela_energy_generated(CACHE / split, CACHE / "ela" / f"{split}@{ela_codec()}")}}
         Path(args.out).write_text(json.dumps(res, indent=1))
         print(json.dumps(res, indent=1))
         return

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import REPO, git_commit, load_split, metrics, read_groups, read_recipe
+from .data import REPO, ela_codec, git_commit, load_split, metrics, read_groups, read_recipe
 from .debias import fit_bias, global_stats
 from .model import MODEL_NAMES, build
 
@@ -219,7 +219,8 @@ def main(argv=None):
     ytr = torch.from_numpy(np.concatenate(ys))
     vn, yv, _ = load_split("casia_val")
     t0 = time.time()
-    key = f"s{args.ela_scale}_f{args.frozen}_recal{args.bn_recalibrate}_seed{args.seed}_{args.data}"
+    # The ELA codec is part of the key: frozen-block outputs of another codec's tensors are stale.
+    key = f"s{args.ela_scale}_f{args.frozen}_recal{args.bn_recalibrate}_seed{args.seed}_{args.data}@{ela_codec()}"
     if args.frozen_state_from and cached:
         xtr = Inputs.per_split(model, args.data.split(","), args.ela_scale, args.frozen_state_from)
         xva = Inputs.per_split(model, ["casia_val"], args.ela_scale, args.frozen_state_from)
