@@ -48,13 +48,14 @@ pub fn run(data: &[u8]) -> String {
     }
     // The coefficient reader is also given the raw bytes when the decoder refused them: the
     // pipeline reads coefficients only of decoded JPEGs, but the reader is a public entry point.
-    if tamperscope::engine::jpeg::is_jpeg(data) && !trail.contains("coefficients") {
-        if let Ok(coefs) = tamperscope::engine::jpeg::read_coefficients(data) {
-            // ... and so is the analysis of what it read, whatever the pixel decoder said.
-            let params = tamperscope::engine::compression::CompressionParams::default();
-            let _ = tamperscope::engine::compression::analyze(&coefs, &params);
-            trail.push_str("raw coefficients + compression: ok; ");
-        }
+    // ... and so is the analysis of what it read, whatever the pixel decoder said.
+    if tamperscope::engine::jpeg::is_jpeg(data)
+        && !trail.contains("coefficients")
+        && let Ok(coefs) = tamperscope::engine::jpeg::read_coefficients(data)
+    {
+        let params = tamperscope::engine::compression::CompressionParams::default();
+        let _ = tamperscope::engine::compression::analyze(&coefs, &params);
+        trail.push_str("raw coefficients + compression: ok; ");
     }
     match exif::Reader::new().read_from_container(&mut std::io::Cursor::new(data)) {
         Ok(exif) => {
