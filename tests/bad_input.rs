@@ -102,3 +102,26 @@ fn unknown_model_name() {
     let err = open_with("no-such-model").err().expect("must fail");
     assert!(matches!(err, EngineError::UnknownModel(_)), "{err}");
 }
+
+#[test]
+fn coefficient_reader_refuses_a_gigapixel_frame_before_allocating() {
+    // The same bound as pixel decoding, so no file gets further in one than in the other.
+    assert_eq!(
+        tamperscope::engine::jpeg::MAX_FRAME_PIXELS,
+        tamperscope::engine::imageio::MAX_MEGAPIXELS as u64 * 1_000_000
+    );
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz_regressions/hang-coefficients-gigapixel-frame-afl.jpg"),
+    )
+    .expect("regression file");
+    assert_eq!(
+        tamperscope::engine::jpeg::frame_size(&bytes),
+        Some((33045, 33153))
+    );
+    let err = tamperscope::engine::jpeg::read_coefficients(&bytes).expect_err("refused");
+    assert!(
+        matches!(err, tamperscope::engine::jpeg::JpegError::Limit(_)),
+        "{err}"
+    );
+}

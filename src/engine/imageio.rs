@@ -184,22 +184,8 @@ pub fn header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
         let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
         return Some((w, h));
     }
-    if bytes.starts_with(&[0xFF, 0xD8]) {
-        let mut i = 2;
-        while i + 9 < bytes.len() {
-            if bytes[i] != 0xFF {
-                return None;
-            }
-            let marker = bytes[i + 1];
-            let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
-            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
-            if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-                let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
-                let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
-                return Some((w, h));
-            }
-            i += 2 + len;
-        }
+    if let Some(size) = crate::engine::jpeg::frame_size(bytes) {
+        return Some(size);
     }
     None
 }

@@ -31,6 +31,37 @@ pub enum JpegError {
     Unsupported(String),
     #[error("invalid quantisation table: {0}")]
     BadTable(String),
+    #[error("the JPEG needs more memory than its size allows: {0}")]
+    Limit(String),
+}
+
+/// Largest frame whose coefficients are read, in pixels: the bound `imageio` applies to decoding
+/// (`MAX_MEGAPIXELS`), so a header that claims a gigapixel frame is refused before the
+/// coefficient buffers are allocated (a 794-byte fuzz input claimed 33045 x 33153).
+pub const MAX_FRAME_PIXELS: u64 = 120_000_000;
+
+/// Width and height of the first frame header (SOF0-SOF15), read from the markers without
+/// decoding; `None` when no frame header precedes the end of the data.
+pub fn frame_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut i = 2;
+    while i + 9 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+            let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
 }
 
 /// One colour component's quantised coefficients, natural order within each block.
@@ -77,11 +108,20 @@ pub fn is_jpeg(bytes: &[u8]) -> bool {
 /// Read the quantised DCT coefficients and quantisation tables of a JPEG file as stored.
 ///
 /// Errors: [`JpegError::NotJpeg`] for other formats; [`JpegError::Decode`] for damaged or
-/// truncated entropy-coded data (the library's message); [`JpegError::BadTable`] for a
+/// truncated entropy-coded data (the library's message); [`JpegError::Limit`] for a frame over
+/// [`MAX_FRAME_PIXELS`], refused before any allocation; [`JpegError::BadTable`] for a
 /// quantisation step of 0; [`JpegError::Unsupported`] for a frame with no component.
 pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
     if !is_jpeg(bytes) {
         return Err(JpegError::NotJpeg);
+    }
+    if let Some((w, h)) = frame_size(bytes)
+        && w as u64 * h as u64 > MAX_FRAME_PIXELS
+    {
+        return Err(JpegError::Limit(format!(
+            "the frame claims {w} x {h} pixels, over the {} MP limit",
+            MAX_FRAME_PIXELS / 1_000_000
+        )));
     }
     let c =
         libjpeg_turbo_rs::read_coefficients(bytes).map_err(|e| JpegError::Decode(e.to_string()))?;
