@@ -8,6 +8,7 @@ The model input is E / ela_scale.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -65,6 +66,7 @@ def read_labels(csv_path: Path) -> list[tuple[Path, int, str]]:
         return [(root / r["image"], int(r["label"]), r["kind"]) for r in csv.DictReader(f)]
 
 
+@functools.cache
 def ela_codec() -> str:
     """The binary's ELA codec identity (``tamperscope ela --print-codec``), as a short key."""
     ident = subprocess.run([str(BINARY), "ela", "--print-codec"], check=True, capture_output=True,
