@@ -53,7 +53,7 @@ def torch_gradcam(model, x, variant: int, width: int, height: int):
     model.eval()
     with torch.enable_grad():
         fc = model.features(x)[variant]
-        z = model.head(variant, fc)  # exactly GAP + dense (dropout is off in eval mode)
+        z = model.head(variant, fc)  # the model's own head, GAP or LSE (dropout is off in eval mode)
         grad = torch.autograd.grad(z.sum(), fc)[0]
     alpha = grad.mean(dim=(2, 3))
     a = F.relu((alpha[:, :, None, None] * fc).sum(1, keepdim=True))

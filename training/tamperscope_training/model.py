@@ -12,6 +12,14 @@ cross-block attention, the head sits on F_5 (so "variant 5": Fc = F_5, 320 chann
 the head sees only where a channel departs from the image's own average; a cue spread evenly over the
 whole image (a re-save of the entire file) cannot raise the logit. Grad-CAM stays exact: the exported
 features are the centred ones and the head is still GAP + dense on them.
+``pool="lse"`` (a named variant, not the paper's head; issue 19): the logit is a log-sum-exp over positions
+of the per-position score s[h,w] = w . Fc[:,h,w] (Pinheiro & Collobert, "From image-level to pixel-level
+labeling with convolutional networks", CVPR 2015, eq. 3):
+  z = b + (1/r) log( (1/(h w)) sum_{h,w} exp(r s[h,w]) ),  r = ``LSE_R``.
+Under GAP a region's evidence counts in proportion to its area; under LSE the strongest positions
+decide, so the logit depends on where the evidence is. Grad-CAM stays exact from the exported outputs:
+dz/dFc[k,h,w] = w_k softmax(r s)[h,w], whose spatial mean is w_k / (h w) because the softmax sums to 1,
+so alpha = w / (h w) exactly as for GAP (METHOD.md s.3 and s.8; tests/test_model.py checks it by autograd).
 ``SeparateWCBNets`` is three single-variant WCBnets (their own blocks 4-5, CBAM and head) that share
 only the frozen, cached ImageNet blocks: METHOD.md s.2's "separate networks" against the shared one.
 
@@ -22,7 +30,7 @@ CBAM_i (cross-block attention), for a target block i of spatial size (h_i, w_i):
         self-attention over blocks);
   O_j = R_j + sum_k A[j, k] R_k (non-negative, since R >= 0 and A >= 0);
   Fc_i = concat_j O_j -> C = 5 d channels.
-Head: z = dense(GAP(Fc_i)). Since the head is exactly GAP + dense, the Grad-CAM weights are
+Head (the paper's): z = dense(GAP(Fc_i)). Since the head is exactly GAP + dense, the Grad-CAM weights are
 alpha_k = w_k / (h_i w_i) (METHOD.md s.3); ``forward_all`` also returns them.
 """
 from __future__ import annotations
@@ -35,6 +43,19 @@ import torch.nn.functional as F
 import torchvision
 
 VARIANTS = (2, 3, 4)
+POOLS = ("gap", "lse")
+LSE_R = 4.0  # sharpness of the log-sum-exp pooling: r -> 0 is GAP, r -> inf is max pooling
+
+
+def pooled_logit(lin: nn.Linear, fc: torch.Tensor, pool: str) -> torch.Tensor:
+    """[N, C, h, w] -> logit [N, 1]: GAP + dense (the paper's head), or log-sum-exp over positions of the
+    per-position dense score (module docstring). The two agree for a spatially constant Fc."""
+    if pool == "gap":
+        return lin(fc.mean(dim=(2, 3)))
+    if pool != "lse":
+        raise ValueError(f"unknown pooling {pool!r}; expected one of {POOLS}")
+    s = torch.einsum("nchw,oc->nohw", fc, lin.weight).flatten(2)  # [N, 1, h w]
+    return (torch.logsumexp(LSE_R * s, dim=2) - math.log(s.shape[2])) / LSE_R + lin.bias
 
 
 def load_legacy_features(feats: nn.Sequential, sd: dict) -> None:
@@ -201,8 +222,11 @@ class BlockSelect(nn.Module):
 class WCBNet(nn.Module):
     def __init__(self, backbone: str = "mobilenetv2", weights_path: str | None = None, d: int = 64,
                  variants=VARIANTS, dropout: float = 0.2, frozen: int = 3, attention: bool = True,
-                 centre: bool = False):
+                 centre: bool = False, pool: str = "gap"):
         super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"unknown pooling {pool!r}; expected one of {POOLS}")
+        self.pool = pool
         if backbone == "mobilenetv2":
             self.backbone = MobileNetV2Blocks(weights_path, frozen=frozen)
         elif backbone == "resnet50":
@@ -231,10 +255,12 @@ class WCBNet(nn.Module):
     def config(self) -> dict:
         return {"kind": "shared" if self.attention else "plain", "backbone": self.backbone_name,
                 "d": self.d, "frozen": getattr(self.backbone, "frozen", 0), "variants": list(self.variants),
-                "centre": self.centre}
+                "centre": self.centre, "pool": self.pool}
 
     def head(self, v: int, fc: torch.Tensor) -> torch.Tensor:
-        return self.heads[str(v)](self.drop(fc.mean(dim=(2, 3))))
+        if self.pool == "gap":
+            return self.heads[str(v)](self.drop(fc.mean(dim=(2, 3))))
+        return pooled_logit(self.heads[str(v)], self.drop(fc), self.pool)
 
     def forward(self, x=None, stem=None):
         """Logits, [N, len(variants)]."""
@@ -250,7 +276,7 @@ class WCBNet(nn.Module):
         for v in self.variants:
             fc = fcs[v]
             lin = self.heads[str(v)]
-            logit = lin(fc.mean(dim=(2, 3)))
+            logit = pooled_logit(lin, fc, self.pool)
             hw = fc.shape[2] * fc.shape[3]
             alpha = (lin.weight / hw).expand(fc.shape[0], -1)
             out[v] = (logit, fc, alpha)
@@ -261,11 +287,14 @@ class SeparateWCBNets(nn.Module):
     """One single-variant WCBnet per variant; only the frozen ImageNet blocks (identical in all three,
     never trained) are run once and shared, exactly as three separate networks would compute them."""
 
-    def __init__(self, weights_path: str | None = None, d: int = 64, variants=VARIANTS, frozen: int = 3):
+    def __init__(self, weights_path: str | None = None, d: int = 64, variants=VARIANTS, frozen: int = 3,
+                 pool: str = "gap"):
         super().__init__()
         assert frozen > 0, "separate networks share only frozen blocks"
         self.variants = tuple(variants)
-        self.nets = nn.ModuleList(WCBNet("mobilenetv2", weights_path, d, (v,), frozen=frozen) for v in self.variants)
+        self.pool = pool
+        self.nets = nn.ModuleList(WCBNet("mobilenetv2", weights_path, d, (v,), frozen=frozen, pool=pool)
+                                  for v in self.variants)
         self.backbone_name = "mobilenetv2"
         self.d = d
 
@@ -299,7 +328,7 @@ class SeparateWCBNets(nn.Module):
 
     def config(self) -> dict:
         return {"kind": "separate", "backbone": "mobilenetv2", "d": self.d, "frozen": self.backbone.frozen,
-                "variants": list(self.variants)}
+                "variants": list(self.variants), "pool": self.pool}
 
 
 class ResNet50Baseline(nn.Module):
@@ -333,7 +362,7 @@ class ResNet50Baseline(nn.Module):
         return {"kind": "resnet50-plain"}
 
 
-MODEL_NAMES = ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-centred", "plain-mobilenetv2",
+MODEL_NAMES = ("wcb-mobilenetv2", "wcb-mobilenetv2-separate", "wcb-mobilenetv2-separate-lse", "wcb-mobilenetv2-centred", "plain-mobilenetv2",
                "plain-mobilenetv2-centred", "wcb-mobilenetv2-scratch", "wcb-resnet50", "resnet50")
 
 
@@ -347,6 +376,8 @@ def build(name: str, weights_path: str | None = None, frozen: int = 3, d: int = 
         return WCBNet("mobilenetv2", weights_path, frozen=frozen, d=d, centre=True)
     if name == "wcb-mobilenetv2-separate":
         return SeparateWCBNets(weights_path, d=d, frozen=frozen)
+    if name == "wcb-mobilenetv2-separate-lse":
+        return SeparateWCBNets(weights_path, d=d, frozen=frozen, pool="lse")
     if name == "wcb-mobilenetv2-scratch":
         return WCBNet("mobilenetv2", None, frozen=0)
     if name == "wcb-resnet50":
@@ -365,11 +396,13 @@ def load_checkpoint(path) -> nn.Module:
     if kind == "resnet50-plain":
         m = ResNet50Baseline()
     elif kind == "separate":
-        m = SeparateWCBNets(None, d=cfg["d"], variants=cfg["variants"], frozen=cfg["frozen"])
+        m = SeparateWCBNets(None, d=cfg["d"], variants=cfg["variants"], frozen=cfg["frozen"],
+                            pool=cfg.get("pool", "gap"))
     elif kind == "plain":
         m = WCBNet(cfg["backbone"], None, frozen=cfg["frozen"], variants=cfg["variants"], attention=False,
                    centre=cfg.get("centre", False))
     else:
-        m = WCBNet(cfg["backbone"], None, d=cfg["d"], frozen=cfg["frozen"], centre=cfg.get("centre", False))
+        m = WCBNet(cfg["backbone"], None, d=cfg["d"], frozen=cfg["frozen"], centre=cfg.get("centre", False),
+                   pool=cfg.get("pool", "gap"))
     m.load_state_dict(ck["state_dict"])
     return m.eval()

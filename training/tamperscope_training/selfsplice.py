@@ -179,7 +179,7 @@ def main(argv=None):
             if label:
                 Image.fromarray(mask * 255).save(out / "masks" / f"{name}.png")
             table.append({"image": f"images/{name}.jpg", "label": label, "kind": kind if label else "authentic",
-                          "pair": i, "host": hp.name, "history_of": hist.name})
+                          "mask": f"masks/{name}.png" if label else "", "pair": i, "host": hp.name, "history_of": hist.name})
         if (i + 1) % 200 == 0:
             print(f"selfsplice: {i + 1} pairs", flush=True)
     write_split(out, table, "tamperscope_training.selfsplice", argv, args)

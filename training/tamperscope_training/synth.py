@@ -40,9 +40,9 @@ PHOTO_DIRS = ["urban100", "sunhays80", "kodak24", "coco128/images", "wallpapers"
 FILTERS = [Image.BILINEAR, Image.BICUBIC, Image.LANCZOS, Image.BOX]
 
 
-def list_photos(root: Path = PHOTOS) -> list[Path]:
+def list_photos(root: Path = PHOTOS, dirs=PHOTO_DIRS) -> list[Path]:
     out: list[Path] = []
-    for d in PHOTO_DIRS:
+    for d in dirs:
         out += sorted(p for p in (root / d).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     return out
 
@@ -245,9 +245,14 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--photos", default=str(PHOTOS))
     ap.add_argument("--manipulated-fraction", type=float, default=0.5)
+    ap.add_argument("--photo-dirs", default=",".join(PHOTO_DIRS),
+                    help="folders under --photos that give the base and donor photos (bsds500 is never one in "
+                         "training: select.py makes its held-out images from it)")
     args = ap.parse_args(argv)
     root = Path(args.photos)
-    photos = list_photos(root)
+    photos = list_photos(root, args.photo_dirs.split(","))
+    if not photos:
+        raise SystemExit(f"synth: no photos in {args.photo_dirs} under {root}")
     out = Path(args.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
@@ -261,7 +266,7 @@ def main(argv=None):
         if label:
             Image.fromarray(mask * 255).save(out / "masks" / f"{name}.png")
         rows.append({"image": f"images/{name}.jpg", "label": label, "kind": kind,
-                     "q_first": hist["q_first"] or "", "q_final": hist["q_final"]})
+                     "mask": f"masks/{name}.png" if label else "", "q_first": hist["q_first"] or "", "q_final": hist["q_final"]})
         if (i + 1) % 100 == 0:
             print(f"synth: {i + 1}/{args.count}", flush=True)
     write_split(out, rows, "tamperscope_training.synth", argv, args)

@@ -75,7 +75,7 @@ def _parity(model, onnx_path, xs):
             assert abs(probs[n] - 1 / (1 + np.exp(-o[f"logit_b{v}"][n, 0]))) < 1e-4
 
 
-@pytest.mark.parametrize("name", ["wcb-mobilenetv2", "plain-mobilenetv2", "resnet50"])
+@pytest.mark.parametrize("name", ["wcb-mobilenetv2", "plain-mobilenetv2", "resnet50", "wcb-mobilenetv2-separate-lse"])
 def test_export_parity_random_model(tmp_path, name):
     torch = pytest.importorskip("torch", reason="torch not installed")
     pytest.importorskip("onnx", reason="onnx not installed")

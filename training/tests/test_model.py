@@ -31,7 +31,7 @@ def test_shapes_and_alpha_equals_gradient():
 
 
 @pytest.mark.parametrize("name", ["plain-mobilenetv2", "plain-mobilenetv2-centred", "wcb-mobilenetv2-centred",
-                                  "wcb-mobilenetv2-separate"])
+                                  "wcb-mobilenetv2-separate", "wcb-mobilenetv2-separate-lse"])
 def test_baseline_and_experiment_models_keep_the_contract(name, tmp_path):
     """Every model the exporter accepts: logits from forward_all equal forward (full and cached-stem
     paths), alpha is the autograd Grad-CAM weight, and a checkpoint round trip is exact."""
@@ -145,3 +145,26 @@ def test_resnet50_baseline_keeps_the_contract(tmp_path):
     torch.save({"config": m.config(), "state_dict": m.state_dict()}, tmp_path / "m.pt")
     with torch.no_grad():
         assert torch.equal(load_checkpoint(tmp_path / "m.pt")(x), m(x))
+
+
+def test_lse_pooling_reads_where_the_evidence_is():
+    """The log-sum-exp head (issue 19's named variant): equal to GAP + dense on a spatially constant map,
+    above it (Jensen) when the same total evidence is concentrated in one place, and its logit grows as
+    the evidence concentrates, where GAP's stays put."""
+    from tamperscope_training.model import pooled_logit
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(8, 1)
+    flat = torch.rand(1, 8, 1, 1).expand(1, 8, 12, 12).contiguous()
+    assert torch.allclose(pooled_logit(lin, flat, "lse"), pooled_logit(lin, flat, "gap"), atol=1e-5)
+    w = lin.weight.detach().clamp(min=0)[0]
+    spread = torch.zeros(1, 8, 12, 12)
+    spread[0, :, :6, :] = w[:, None, None]  # half the image
+    peak = torch.zeros(1, 8, 12, 12)
+    peak[0, :, :3, :6] = 4 * w[:, None, None]  # same total, an eighth of the area
+    gap = [pooled_logit(lin, t, "gap").item() for t in (spread, peak)]
+    lse = [pooled_logit(lin, t, "lse").item() for t in (spread, peak)]
+    assert abs(gap[0] - gap[1]) < 1e-5
+    assert lse[1] > lse[0] > gap[0]
+    with pytest.raises(ValueError):
+        pooled_logit(lin, flat, "max")
