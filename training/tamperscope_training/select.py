@@ -9,9 +9,11 @@ and never used in training:
 * ``twins_val``: each authentic CASIA v1 *val* photo (no run trains on val) twice, untouched and with one
   pasted region (half pixel-exact at a grid-shifted offset, half resampled; half of the splices from
   fresh high-quality donors), both saved with the same tables (selfsplice.py, seed 66);
-* ``photos_bsds``: synthetic splices and copy-moves on BSDS500 photos (a folder synth.py never takes
-  bases or donors from in training), authentic and manipulated with the same JPEG history
-  distribution (synth.py, seed 77).
+* ``photos``: synthetic splices and copy-moves on the Kodak24 and SunHays80 photos, authentic and
+  manipulated with the same JPEG history distribution (synth.py, seed 77). Seed 77 is never a training
+  seed, but these folders are among synth.py's training bases (shared/data/photos holds no other
+  photos: bsds500 there is segment maps only), so a model trained with ``synth`` has seen other crops of
+  them: this set favours such models (the shipped one), if any.
 
 Per set: the table-only AUC (near 0.5 by construction), image AUC per variant and of the mean
 probability, how often the manipulated twin scores higher (``twins_val``), pixel AUC / F1@0.5 of
@@ -44,7 +46,7 @@ SELECT = CACHE / "select"
 SETS = {
     "twins_val": ["tamperscope_training.selfsplice", "--split", "val", "--for-evaluation", "--pairs-per-host", "1",
                   "--seed", "66", "--exact-fraction", "0.5", "--fresh-fraction", "0.5", "--fresh-textured"],
-    "photos_bsds": ["tamperscope_training.synth", "--count", "240", "--seed", "77", "--photo-dirs", "bsds500"],
+    "photos": ["tamperscope_training.synth", "--count", "240", "--seed", "77", "--photo-dirs", "kodak24,sunhays80"],
 }
 MAPS = ["cam2", "cam3", "cam4", "fused", "refined:deeplabv3:paper", "prior", "refined_dq:deeplabv3:normalized",
         "compression", "baseline:centre", "baseline:ela"]

@@ -246,8 +246,8 @@ def main(argv=None):
     ap.add_argument("--photos", default=str(PHOTOS))
     ap.add_argument("--manipulated-fraction", type=float, default=0.5)
     ap.add_argument("--photo-dirs", default=",".join(PHOTO_DIRS),
-                    help="folders under --photos that give the base and donor photos (bsds500 is never one in "
-                         "training: select.py makes its held-out images from it)")
+                    help="folders under --photos that give the base and donor photos (select.py makes its "
+                         "photo set from kodak24,sunhays80 with a seed never used in training)")
     args = ap.parse_args(argv)
     root = Path(args.photos)
     photos = list_photos(root, args.photo_dirs.split(","))
