@@ -6,7 +6,7 @@
 //   2 heat_tex         RGBA8 array at the working resolution, four maps per texel: slot k is
 //                      channel k % 4 of layer k / 4. Slots: 0 ELA, 1 A_2, 2 A_3, 3 A_4,
 //                      4 A (fused), 5..8 H per segmenter, 9 A-DJPG, 10 NA-DJPG,
-//                      11 compression (combined), 12 prior
+//                      11 compression (combined), 12 prior, 13 copy-move
 //   3 index_tex        RG16Uint array at the working resolution, one layer per segmenter:
 //                      r = region index + 1 per pixel (0 = no region), g = distance to the
 //                      nearest region boundary in 1/16 working pixels
@@ -19,7 +19,7 @@
 // constants (one pipeline per combination, made on first use and cached by `gpu.rs`), and the
 // per-layer code is unrolled by hand. A GPU would branch on uniforms cheaply, but a software
 // rasteriser (Mesa lavapipe) runs both sides of every branch for every pixel: with uniforms
-// alone, each pixel paid for all thirteen layers, all four colour maps and all four segmenters.
+// alone, each pixel paid for all fourteen layers, all four colour maps and all four segmenters.
 // Opacities, the chosen region and the highlighted region stay uniforms (sliders and
 // hovering do not make new pipelines).
 
@@ -260,6 +260,7 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     c = heat_layer(c, 10u, h2[2]);
     c = heat_layer(c, 11u, h2[3]);
     c = heat_layer(c, 12u, h3[0]);
+    c = heat_layer(c, 13u, h3[1]);
     c = heat_layer(c, 5u, h1[1]);
     c = heat_layer(c, 6u, h1[2]);
     c = heat_layer(c, 7u, h1[3]);

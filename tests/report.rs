@@ -725,3 +725,142 @@ fn accuracy_is_stated_only_for_the_models_measured() {
     let a = tamperscope::outputs::report::accuracy_statement(&out.path().join("absent.json"), rec);
     assert!(!a.measured);
 }
+
+/// Text of a PDF by `pdftotext`, whitespace collapsed (lines wrap anywhere); None without it.
+fn pdf_text(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("r.pdf");
+    std::fs::write(&file, pdf).expect("write");
+    let out = Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    let Some(out) = out else {
+        eprintln!(
+            "SKIPPED: pdftotext (poppler-utils) is not installed; packaging/setup.sh installs it"
+        );
+        return None;
+    };
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+#[test]
+fn copy_move_section_in_figures_html_and_pdf() {
+    use tamperscope::outputs::report::{COPY_MOVE_LIMITS, copy_move_row};
+    let registry = common::test_registry();
+    let params = AnalysisParams {
+        segmenters: vec!["felzenszwalb".into()],
+        ..AnalysisParams::default()
+    };
+    let mut engine = Engine::open(&registry, params).expect("engine");
+    let mut analysis = engine
+        .analyze(
+            &common::sample("ladybird_copymove.jpg"),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .expect("analysis");
+    let cm = analysis.copy_move.clone().expect("the copy-move stage ran");
+    assert!(cm.regions.len() >= 2, "source and copy: {:?}", cm.regions);
+    let doc = build_report(
+        &analysis,
+        &engine.params,
+        &engine.segmenter_models,
+        &engine.unavailable,
+        &registry,
+        &Annotations::default(),
+    );
+    let figs = figures(&analysis, &[], Default::default()).expect("figures");
+    let row = figs
+        .rows
+        .iter()
+        .find(|r| r.heading.starts_with("Copy-move"))
+        .expect("a copy-move row");
+    assert_eq!(row.heading, "Copy-move: regions repeated within the image");
+    assert_eq!(row.figures.len(), 1);
+    assert!(row.notes.iter().any(|n| n == COPY_MOVE_LIMITS));
+    assert!(
+        row.notes.contains(&cm.summary()[0]),
+        "the findings in words"
+    );
+    // The figure: the working image, tinted where marked (source and copy), untouched far away.
+    let fig = image::load_from_memory(&row.figures[0].png)
+        .expect("png")
+        .to_rgb8();
+    let photo = &analysis.working;
+    assert_eq!(fig.dimensions(), photo.dimensions());
+    let (w, h) = (cm.map.width, cm.map.height);
+    let marked: Vec<usize> = (0..w * h).filter(|&i| cm.map.data[i] >= 0.5).collect();
+    let changed = marked
+        .iter()
+        .filter(|&&i| {
+            let (x, y) = ((i % w) as u32, (i / w) as u32);
+            fig.get_pixel(x, y) != photo.get_pixel(x, y)
+        })
+        .count();
+    assert!(
+        changed * 10 > marked.len() * 9,
+        "{changed} of {} marked px drawn",
+        marked.len()
+    );
+    // Each region's box: its top-left corner in the colour of its pair.
+    for r in &cm.regions {
+        let s = cm.pixel_scale;
+        let (x, y) = (
+            (r.bbox[0] / s).round() as u32,
+            (r.bbox[1] / s).round() as u32,
+        );
+        if x < fig.width() && y < fig.height() {
+            let px = fig.get_pixel(x, y).0;
+            assert!(
+                (0..8).any(|k| px == tamperscope::outputs::colormap::region_color(k)),
+                "box corner {px:?} at ({x}, {y})"
+            );
+        }
+    }
+    let far = (0..w * h)
+        .filter(|&i| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            cm.regions.iter().all(|r| {
+                let s = cm.pixel_scale;
+                let b = r.bbox.map(|v| v / s);
+                x < b[0] - 4.0 || x > b[2] + 4.0 || y < b[1] - 4.0 || y > b[3] + 4.0
+            })
+        })
+        .filter(|&i| {
+            let (x, y) = ((i % w) as u32, (i / w) as u32);
+            fig.get_pixel(x, y) != photo.get_pixel(x, y)
+        })
+        .count();
+    assert_eq!(far, 0, "pixels away from the regions are the photo's");
+    // HTML: the section, its findings (also among the verdict's rows) and limits.
+    let html = render_html(&doc, &figs);
+    assert!(html.contains("<h3>Copy-move: regions repeated within the image</h3>"));
+    assert!(html.contains("0.27 %") && html.contains("3.5 %"));
+    assert!(html.contains(&format!("<li>Copy-move: {}", cm.summary()[0])));
+    // PDF: the same section, in the text.
+    let pdf = render_pdf(&doc, &figs).expect("pdf");
+    if let Some(text) = pdf_text(&pdf.bytes) {
+        for needle in [
+            "Copy-move: regions repeated within the image",
+            "self-similar texture",
+            "0.27 % of the image on average and 3.5 % at worst",
+            "source and copy boxed in the same colour",
+        ] {
+            assert!(text.contains(needle), "PDF text lacks {needle:?}");
+        }
+    }
+    // Without the search: a row that says so, and no figure.
+    analysis.copy_move = None;
+    let off = copy_move_row(&analysis).expect("row");
+    assert_eq!(off.heading, "Copy-move: not run");
+    assert!(off.figures.is_empty());
+    assert!(off.notes[0].contains("off for this analysis"));
+}

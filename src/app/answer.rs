@@ -193,6 +193,7 @@ impl Answer {
             ),
         )];
         evidence.push(("Compression history".into(), compression_line(doc)));
+        evidence.push(("Copy-move".into(), copy_move_line(doc)));
         Some(Answer {
             probability: p,
             manipulated,
@@ -272,6 +273,42 @@ fn compression_line(doc: &Document) -> String {
             maps.image_score()
         )
     }
+}
+
+/// The copy-move finding in plain words: the largest repeated region, its size and shift (photo
+/// pixels), how many more there are; or that none was found, or why the search did not run.
+pub fn copy_move_line(doc: &Document) -> String {
+    let Some(cm) = &doc.copy_move else {
+        return if doc.running {
+            "not searched yet".into()
+        } else {
+            "did not run in this session".into()
+        };
+    };
+    if let Some(why) = &cm.absent {
+        return format!("did not run: {why}");
+    }
+    // Regions come largest first; a copy-move gives a source and a copy, each the other's partner.
+    let Some(r) = cm.regions.first() else {
+        return "no repeated region found".into();
+    };
+    let pct = 100.0 * r.area_fraction;
+    // One decimal below 10 %: "3.6 %" says more than "4 %" for the usual small clone.
+    let pct = if pct < 10.0 {
+        format!("{pct:.1} %")
+    } else {
+        format!("{pct:.0} %")
+    };
+    let pairs = cm.regions.len().div_ceil(2);
+    let more = match pairs {
+        0 | 1 => String::new(),
+        2 => "; 1 more repeated region".into(),
+        n => format!("; {} more repeated regions", n - 1),
+    };
+    format!(
+        "a {pct} region is repeated elsewhere in the image, shifted by ({:.0}, {:.0}) px{more}",
+        r.offset[0], r.offset[1]
+    )
 }
 
 fn accuracy_phrase(

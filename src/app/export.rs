@@ -3,7 +3,8 @@
 //!   blending), cut from a screenshot of the next frame at screen resolution;
 //! - "Export layers as PNG…": the whole image composed on the CPU at the working resolution with
 //!   the engine's own overlay functions (the same layers, opacities and colour maps as on screen;
-//!   the compare view exports its panes side by side). Also the fallback without a renderer.
+//!   the compare view exports its panes side by side), each pane with the colour scale of every
+//!   scalar map it shows under it. Also the fallback without a renderer.
 //!
 //! Every export ends with a message: the file written (status bar) or the error (error bar).
 //! Where no file dialog can be shown (no desktop portal, no zenity), the file is saved beside
@@ -315,8 +316,45 @@ impl TamperscopeApp {
         }
     }
 
-    /// Compose the whole image with the visible layers (all compare panes side by side) and
-    /// write it as PNG.
+    /// The scalar maps `spec` draws, in draw order: (layer name, colour map), as the view's
+    /// colour scales list them.
+    pub fn pane_scales(&self, spec: &PaneSpec) -> Vec<(String, ColorMap)> {
+        let u = self.pane_uniforms(spec);
+        let mut out = Vec::new();
+        for slot in DRAW_ORDER {
+            if u.heat(slot) <= 0.0 || self.slot_map(slot).is_none() {
+                continue;
+            }
+            // An empty copy-move map draws nothing, as in the view.
+            if slot == super::gpu::SLOT_COPY_MOVE
+                && !self.rt.doc.as_ref().is_some_and(|d| d.copy_move_found())
+            {
+                continue;
+            }
+            let cmap = CMAPS
+                .get(u.heat_cmap[slot / 4][slot % 4] as usize)
+                .copied()
+                .unwrap_or_default();
+            let name = match HeatLayer::ALL.into_iter().find(|&l| heat_slot(l) == slot) {
+                Some(layer) => layer.label().to_string(),
+                None => {
+                    let seg = self
+                        .rt
+                        .doc
+                        .as_ref()
+                        .and_then(|d| d.segs.get(slot - SLOT_REFINED0))
+                        .map(|g| g.name.clone())
+                        .unwrap_or_default();
+                    format!("H · {seg}")
+                }
+            };
+            out.push((name, cmap));
+        }
+        out
+    }
+
+    /// Compose the whole image with the visible layers (all compare panes side by side, each
+    /// with its colour scales under it) and write it as PNG.
     pub fn export_layers(&self, path: &Path) -> anyhow::Result<()> {
         let specs: Vec<PaneSpec> = match self.settings.view_mode {
             ViewMode::Single => vec![PaneSpec::Main],
@@ -326,14 +364,23 @@ impl TamperscopeApp {
                 .map(PaneSpec::Compare)
                 .collect(),
         };
-        let panes: Vec<RgbImage> = specs.iter().filter_map(|s| self.compose(s)).collect();
+        let mut text = LegendText::new();
+        let panes: Vec<RgbImage> = specs
+            .iter()
+            .filter_map(|s| {
+                let img = self.compose(s)?;
+                Some(with_colour_scales(&img, &self.pane_scales(s), &mut text))
+            })
+            .collect();
         let first = panes
             .first()
             .context("nothing to export: no image is open")?;
         let gap = 8;
-        let (w, h) = (first.width(), first.height());
+        let w = first.width();
+        // Panes with more scales are taller.
+        let h = panes.iter().map(RgbImage::height).max().unwrap_or(0);
         let n = panes.len() as u32;
-        let mut out = RgbImage::from_pixel(w * n + gap * (n - 1), h, image::Rgb([30, 30, 30]));
+        let mut out = RgbImage::from_pixel(w * n + gap * (n - 1), h, LEGEND_BACKGROUND);
         for (k, p) in panes.iter().enumerate() {
             image::imageops::replace(&mut out, p, (k as u32 * (w + gap)) as i64, 0);
         }
@@ -341,4 +388,143 @@ impl TamperscopeApp {
         tamperscope::engine::imageio::write_atomic(path, &png)?;
         Ok(())
     }
+}
+
+/// Background of the exported colour scales (the view's).
+pub const LEGEND_BACKGROUND: image::Rgb<u8> = image::Rgb([30, 30, 30]);
+/// Height of one exported colour scale: its name, then the bar between "0" and "1".
+pub const LEGEND_ROW: u32 = 34;
+/// Left edge and height of an exported colour bar, px.
+pub const LEGEND_BAR_X: u32 = 20;
+pub const LEGEND_BAR_H: u32 = 8;
+
+/// Where the bar of an exported colour scale lies in a pane `pane_width` wide: `[x0, x1)`.
+pub fn legend_bar_span(pane_width: u32) -> (u32, u32) {
+    let x1 = (LEGEND_BAR_X + 256).min(pane_width.saturating_sub(LEGEND_BAR_X));
+    (LEGEND_BAR_X, x1.max(LEGEND_BAR_X + 1))
+}
+
+/// Text for the exported colour scales, drawn with egui's own fonts from epaint's glyph atlas,
+/// so that the PNG needs no system font.
+pub struct LegendText {
+    fonts: egui::epaint::text::Fonts,
+}
+
+impl Default for LegendText {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LegendText {
+    pub fn new() -> LegendText {
+        LegendText {
+            fonts: egui::epaint::text::Fonts::new(
+                egui::epaint::text::TextOptions::default(),
+                egui::FontDefinitions::default(),
+            ),
+        }
+    }
+
+    /// Draw `text` at `size` px with its top-left corner at `(x, y)` in `rgb`, clipped to
+    /// `img`; returns its width in px.
+    pub fn draw(
+        &mut self,
+        img: &mut RgbImage,
+        (x, y): (i64, i64),
+        text: &str,
+        size: f32,
+        rgb: [u8; 3],
+    ) -> f32 {
+        let job = egui::text::LayoutJob::simple(
+            text.to_owned(),
+            egui::FontId::proportional(size),
+            egui::Color32::WHITE,
+            f32::INFINITY,
+        );
+        let galley = self.fonts.layout_uncached(1.0, Arc::new(job));
+        // After the layout: the atlas holds the glyphs it rasterised.
+        let atlas = self.fonts.image();
+        let [aw, ah] = atlas.size;
+        for row in &galley.rows {
+            for g in &row.row.glyphs {
+                let uv = g.uv_rect;
+                if uv.is_nothing() {
+                    continue;
+                }
+                let left_top = row.pos + g.pos.to_vec2() + uv.offset;
+                let (ox, oy) = (x + left_top.x.round() as i64, y + left_top.y.round() as i64);
+                for v in uv.min[1]..uv.max[1] {
+                    for u in uv.min[0]..uv.max[0] {
+                        let (u, v) = (usize::from(u), usize::from(v));
+                        if u >= aw || v >= ah {
+                            continue;
+                        }
+                        let a = atlas.pixels[v * aw + u].a();
+                        let px = ox + (u - usize::from(uv.min[0])) as i64;
+                        let py = oy + (v - usize::from(uv.min[1])) as i64;
+                        if a == 0
+                            || px < 0
+                            || py < 0
+                            || px >= i64::from(img.width())
+                            || py >= i64::from(img.height())
+                        {
+                            continue;
+                        }
+                        let p = img.get_pixel_mut(px as u32, py as u32);
+                        let t = f32::from(a) / 255.0;
+                        for (c, &to) in p.0.iter_mut().zip(&rgb) {
+                            *c = (f32::from(*c) * (1.0 - t) + f32::from(to) * t).round() as u8;
+                        }
+                    }
+                }
+            }
+        }
+        galley.size().x
+    }
+}
+
+/// `pane` with one colour scale per entry under it: the layer's name and colour map's name,
+/// then the colour of 0 on the left of the bar, of 1 on the right, labelled "0" and "1" (as the
+/// view's colour scales). No entry: `pane` as it is.
+pub fn with_colour_scales(
+    pane: &RgbImage,
+    scales: &[(String, ColorMap)],
+    text: &mut LegendText,
+) -> RgbImage {
+    if scales.is_empty() {
+        return pane.clone();
+    }
+    let (w, h) = (pane.width(), pane.height());
+    let mut out = RgbImage::from_pixel(
+        w,
+        h + LEGEND_ROW * scales.len() as u32 + 6,
+        LEGEND_BACKGROUND,
+    );
+    image::imageops::replace(&mut out, pane, 0, 0);
+    let (x0, x1) = legend_bar_span(w);
+    let light = [230, 230, 230];
+    for (k, (name, cmap)) in scales.iter().enumerate() {
+        let top = h + 6 + LEGEND_ROW * k as u32;
+        text.draw(
+            &mut out,
+            (i64::from(LEGEND_BAR_X) - 12, i64::from(top)),
+            &format!("{name} · colour map {}", cmap.name()),
+            12.0,
+            light,
+        );
+        let bar_top = top + 18;
+        for x in x0..x1 {
+            let t = (x - x0) as f32 / (x1 - x0 - 1).max(1) as f32;
+            let c = image::Rgb(cmap.rgb8(t));
+            for y in bar_top..bar_top + LEGEND_BAR_H {
+                out.put_pixel(x, y, c);
+            }
+        }
+        // "0" left of the bar, "1" right of it, centred on it.
+        let label_y = i64::from(bar_top) - 4;
+        text.draw(&mut out, (i64::from(x0) - 10, label_y), "0", 11.0, light);
+        text.draw(&mut out, (i64::from(x1) + 3, label_y), "1", 11.0, light);
+    }
+    out
 }

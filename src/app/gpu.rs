@@ -13,9 +13,9 @@ use egui_wgpu::wgpu;
 use image::RgbImage;
 
 /// Heat-map slots of the `heat_tex` array: ELA, A_2, A_3, A_4, A, H per segmenter, then the
-/// compression layers (A-DJPG, NA-DJPG, combined) and the prior. A and H share a texel, so the
-/// default view (A and one H) costs one texture sample.
-pub const HEAT_SLOTS: usize = 13;
+/// compression layers (A-DJPG, NA-DJPG, combined), the prior and the copy-move map. A and H
+/// share a texel, so the default view (A and one H) costs one texture sample.
+pub const HEAT_SLOTS: usize = 14;
 pub const SLOT_ELA: usize = 0;
 pub const SLOT_FUSED: usize = 4;
 pub const SLOT_REFINED0: usize = 5;
@@ -23,9 +23,10 @@ pub const SLOT_ADJPG: usize = 9;
 pub const SLOT_NA_DJPG: usize = 10;
 pub const SLOT_COMPRESSION: usize = 11;
 pub const SLOT_PRIOR: usize = 12;
+pub const SLOT_COPY_MOVE: usize = 13;
 /// The order in which the shader blends the slots over the photo (H on top), as `fs_main` in
 /// `shaders/view.wgsl`; the CPU composition of "Export layers" follows it.
-pub const DRAW_ORDER: [usize; HEAT_SLOTS] = [0, 1, 2, 3, 4, 9, 10, 11, 12, 5, 6, 7, 8];
+pub const DRAW_ORDER: [usize; HEAT_SLOTS] = [0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 5, 6, 7, 8];
 /// Bit k: the display threshold applies to heat slot k. It hides the low values of the
 /// localisation maps (A_2, A_3, A_4, A, H of each segmenter, the prior); ELA and the compression
 /// maps are always drawn in full. The shader has the same constant (`THRESHOLD_SLOTS`).
@@ -64,6 +65,7 @@ pub fn heat_slot(layer: super::state::HeatLayer) -> usize {
         HeatLayer::NaDjpg => SLOT_NA_DJPG,
         HeatLayer::Compression => SLOT_COMPRESSION,
         HeatLayer::Prior => SLOT_PRIOR,
+        HeatLayer::CopyMove => SLOT_COPY_MOVE,
     }
 }
 
@@ -763,7 +765,13 @@ mod tests {
 
     #[test]
     fn the_threshold_leaves_ela_and_the_compression_maps_alone() {
-        for slot in [SLOT_ELA, SLOT_ADJPG, SLOT_NA_DJPG, SLOT_COMPRESSION] {
+        for slot in [
+            SLOT_ELA,
+            SLOT_ADJPG,
+            SLOT_NA_DJPG,
+            SLOT_COMPRESSION,
+            SLOT_COPY_MOVE,
+        ] {
             assert!(!thresholded(slot), "slot {slot}");
         }
         for slot in [

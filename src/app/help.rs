@@ -23,6 +23,13 @@ image was manipulated, from its error levels. It says whether, not where. METHOD
 pub const COMPRESSION: &str = "The file's own JPEG history: a background compressed twice while a pasted or \
 retouched area was not (A-DJPG), or a region whose compression grid is shifted (NA-DJPG). \
 Needs no training; does not apply to files that are not JPEG. METHOD.md section 9.";
+pub const COPY_MOVE: &str = "Copy-move: an area of the photo repeated elsewhere in the same photo \
+(a clone, shifted, possibly rotated or scaled). Both the source and the copy are marked: the \
+detector cannot tell which is the original. Hover a marked area to see where it was matched. \
+Self-similar texture (facades with repeated windows, tiles, fences) can also match: on 20 \
+authentic photos a mean 0.27 % of the image (worst 3.5 %) was marked. Needs no training; \
+not in METHOD.md: the dense-field method of Cozzolino, Poggi and Verdoliva (IEEE TIFS 2015), \
+src/engine/copymove.rs.";
 pub const MASKS: &str = "Every region this segmenter cut the image into, each outlined in its own colour. \
 Regions are candidates, not evidence. METHOD.md section 4.";
 pub const CHOSEN: &str = "This segmenter's best-matching region (highest S), outlined in cyan; outside it is \
@@ -76,6 +83,7 @@ file's own, typical of content pasted from another JPEG. METHOD.md section 9."
 tampered. METHOD.md section 9."
         }
         HeatLayer::Prior => PRIOR,
+        HeatLayer::CopyMove => COPY_MOVE,
     }
 }
 
@@ -84,6 +92,7 @@ pub fn evidence(name: &str) -> &'static str {
     match name {
         "Classifier" => CLASSIFIER,
         "Compression history" => COMPRESSION,
+        "Copy-move" => COPY_MOVE,
         _ => "",
     }
 }
@@ -126,6 +135,7 @@ impl TamperscopeApp {
                         HeatLayer::NaDjpg,
                         HeatLayer::Compression,
                         HeatLayer::Prior,
+                        HeatLayer::CopyMove,
                     ] {
                         let name = match layer {
                             HeatLayer::Cam2 => "A_2, A_3, A_4",

@@ -38,8 +38,8 @@ use tamperscope::engine::raster::Map;
 
 use command::Command;
 use gpu::{
-    MAX_SEGMENTERS, SLOT_ADJPG, SLOT_COMPRESSION, SLOT_ELA, SLOT_FUSED, SLOT_NA_DJPG, SLOT_PRIOR,
-    SLOT_REFINED0, Upload,
+    MAX_SEGMENTERS, SLOT_ADJPG, SLOT_COMPRESSION, SLOT_COPY_MOVE, SLOT_ELA, SLOT_FUSED,
+    SLOT_NA_DJPG, SLOT_PRIOR, SLOT_REFINED0, Upload,
 };
 use state::{
     Document, EngineStatus, SegState, SegToggles, Settings, StageRow, StageState, ViewMode,
@@ -499,6 +499,12 @@ impl TamperscopeApp {
                     self.update_prior();
                     self.rescore_all();
                 }
+            }
+            Reply::CopyMove { job, evidence } => {
+                let Some(doc) = self.current(job) else { return };
+                doc.copy_move = Some(*evidence);
+                let map = doc.heat_map(state::HeatLayer::CopyMove).cloned();
+                self.upload_heat(SLOT_COPY_MOVE, map.as_ref());
             }
             Reply::Classified {
                 job,

@@ -240,6 +240,10 @@ impl TamperscopeApp {
                 ui.add_space(4.0);
                 ui.weak("JPEG compression maps");
             }
+            if layer == HeatLayer::CopyMove {
+                ui.add_space(4.0);
+                ui.weak("Repeated regions (same image)");
+            }
             let available = doc.is_some_and(|d| d.heat_map(layer).is_some());
             let reason = doc.and_then(|d| d.heat_absent_reason(layer));
             let style = self.settings.heat[layer.index()];
@@ -650,6 +654,7 @@ impl TamperscopeApp {
         }
 
         compression_ui(ui, doc);
+        copy_move_ui(ui, doc);
     }
 
     fn progress_ui(&self, ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
@@ -794,6 +799,27 @@ fn compression_ui(ui: &mut egui::Ui, doc: &Document) {
         .show(ui, |ui| compression_findings_ui(ui, maps))
         .header_response
         .on_hover_text(super::help::COMPRESSION);
+}
+
+/// The "Copy-move" section: the detector's findings in words, one line per source/copy pair.
+fn copy_move_ui(ui: &mut egui::Ui, doc: &Document) {
+    let Some(cm) = &doc.copy_move else {
+        return;
+    };
+    ui.separator();
+    egui::CollapsingHeader::new(RichText::new("Repeated regions (copy-move)").strong())
+        .id_salt("copy_move")
+        .default_open(true)
+        .show(ui, |ui| {
+            for line in cm.summary() {
+                ui.add(egui::Label::new(line).wrap());
+            }
+            if !cm.regions.is_empty() {
+                ui.weak("Hover a marked area in the view to see where it was matched.");
+            }
+        })
+        .header_response
+        .on_hover_text(super::help::COPY_MOVE);
 }
 
 fn compression_findings_ui(ui: &mut egui::Ui, maps: &CompressionMaps) {

@@ -155,6 +155,11 @@ impl TamperscopeApp {
             similarity: self.settings.similarity,
             mask_rule: self.settings.mask_rule(),
             prior: self.settings.prior.rule(),
+            // The worker searches with the defaults; a document without the evidence did not.
+            copy_move: doc
+                .copy_move
+                .as_ref()
+                .and(AnalysisParams::default().copy_move),
             ..AnalysisParams::default()
         };
         let compression = doc.compression.clone().unwrap_or_else(|| CompressionMaps {
@@ -172,7 +177,7 @@ impl TamperscopeApp {
             fused,
             compression,
             prior,
-            copy_move: None,
+            copy_move: doc.copy_move.clone(),
             segmenters: doc.segs.iter().map(|s| s.result.clone()).collect(),
             segmenter_errors: doc.seg_errors.clone(),
             timings: doc

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
+use tamperscope::engine::copymove::{CloneRegion, CopyMove};
 use tamperscope::engine::imageio::ImageInfo;
 use tamperscope::engine::pipeline::{
     CompressionMaps, PriorRule, SegmenterResult, Unavailable, VariantResult, score_and_refine,
@@ -62,10 +63,12 @@ pub enum HeatLayer {
     Compression,
     /// The prior of the similarity and the refinement (`A` fused with the compression posterior).
     Prior,
+    /// Copy-move: 1 where a region is repeated elsewhere in the image (source and copy alike).
+    CopyMove,
 }
 
 impl HeatLayer {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [HeatLayer; HeatLayer::COUNT] = [
         HeatLayer::Ela,
         HeatLayer::Cam2,
@@ -76,6 +79,7 @@ impl HeatLayer {
         HeatLayer::NaDjpg,
         HeatLayer::Compression,
         HeatLayer::Prior,
+        HeatLayer::CopyMove,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -88,6 +92,7 @@ impl HeatLayer {
             HeatLayer::NaDjpg => "NA-DJPG",
             HeatLayer::Compression => "Compression (combined)",
             HeatLayer::Prior => "Prior",
+            HeatLayer::CopyMove => "Copy-move",
         }
     }
     /// Name of the layer in a report bookmark (what `tamperscope::outputs::report::compose_view` draws).
@@ -99,6 +104,7 @@ impl HeatLayer {
             HeatLayer::NaDjpg => "nadjpg".into(),
             HeatLayer::Compression => "compression".into(),
             HeatLayer::Prior => "prior".into(),
+            HeatLayer::CopyMove => "copymove".into(),
             other => format!("cam{}", other.variant().unwrap_or(0)),
         }
     }
@@ -203,6 +209,9 @@ pub const DEFAULT_HEAT: [LayerStyle; HeatLayer::COUNT] = [
     LayerStyle::new(false, 0.6, ColorMap::Viridis),
     LayerStyle::new(false, 0.6, ColorMap::Viridis),
     LayerStyle::new(false, 0.6, ColorMap::Inferno),
+    // On by default: the map is 0 (invisible) unless a repeated region was found. Viridis draws
+    // its 1 in yellow, apart from A's inferno.
+    LayerStyle::new(true, 0.6, ColorMap::Viridis),
 ];
 
 /// `Settings::heat` from a sequence of any length (a tuple in RON, an array in JSON): styles
@@ -501,6 +510,9 @@ pub struct Document {
     /// The prior the segmenters are scored and refined against: [`Settings::prior`] applied to
     /// `A` and the compression posterior ([`Document::update_prior`]).
     pub prior: Option<Map>,
+    /// Copy-move evidence, once its stage has run (map at the working resolution, regions and
+    /// offsets in photo pixels).
+    pub copy_move: Option<CopyMove>,
     pub segs: Vec<SegState>,
     pub seg_errors: Vec<Unavailable>,
     pub stages: Vec<StageRow>,
@@ -539,6 +551,12 @@ impl Document {
             HeatLayer::NaDjpg => compression.and_then(|c| c.na.as_ref()),
             HeatLayer::Compression => compression.and_then(|c| c.combined.as_ref()),
             HeatLayer::Prior => self.prior.as_ref(),
+            // No map when the search did not run (too small, flat): the row says why.
+            HeatLayer::CopyMove => self
+                .copy_move
+                .as_ref()
+                .filter(|c| c.absent.is_none())
+                .map(|c| &c.map),
             _ => layer
                 .variant()
                 .and_then(|v| self.variant(v))
@@ -570,6 +588,11 @@ impl Document {
                 c?.evidence.as_ref()?;
                 Some("No compression trace was found: neither an aligned (A-DJPG) nor a misaligned (NA-DJPG) double compression".into())
             }),
+            HeatLayer::CopyMove => self
+                .copy_move
+                .as_ref()
+                .and_then(|c| c.absent.as_ref())
+                .map(|why| format!("No copy-move search: {why}")),
             HeatLayer::Fused | HeatLayer::Cam2 | HeatLayer::Cam3 | HeatLayer::Cam4
             | HeatLayer::Prior
                 if !self.running && self.variants.is_empty() =>
@@ -628,6 +651,97 @@ impl Document {
         self.variants
             .iter()
             .any(|v| v.info.status.contains("stand-in"))
+    }
+}
+
+/// A marked pixel of the copy-move map and where its region was matched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CopyMovePartner {
+    /// Index into [`CopyMove::regions`].
+    pub region: usize,
+    /// The region its region was matched to (see [`copy_move_partners`]), if any.
+    pub partner_region: Option<usize>,
+    /// The point asked about and its partner, photo pixels.
+    pub at: [f32; 2],
+    pub partner: [f32; 2],
+    /// The region's median offset `(dx, dy)` to its partner, photo pixels.
+    pub offset: [f32; 2],
+}
+
+/// Squared distance from (x, y) to a box `[x0, y0, x1, y1]` (0 inside).
+fn box_distance2(b: &[f32; 4], x: f32, y: f32) -> f32 {
+    let dx = (b[0] - x).max(0.0).max(x - b[2]);
+    let dy = (b[1] - y).max(0.0).max(y - b[3]);
+    dx * dx + dy * dy
+}
+
+fn box_overlap(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    w * h
+}
+
+/// For every region of `cm`, the other region its matches landed in: the one whose box overlaps
+/// its `partner_bbox` most (None when no box does).
+pub fn copy_move_partners(cm: &CopyMove) -> Vec<Option<usize>> {
+    let regions: &[CloneRegion] = &cm.regions;
+    regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            regions
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(j, o)| (j, box_overlap(&r.partner_bbox, &o.bbox)))
+                .filter(|&(_, o)| o > 0.0)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(j, _)| j)
+        })
+        .collect()
+}
+
+impl Document {
+    /// Whether the copy-move search found a repeated region (the layer draws something).
+    pub fn copy_move_found(&self) -> bool {
+        self.copy_move
+            .as_ref()
+            .is_some_and(|c| c.absent.is_none() && !c.regions.is_empty())
+    }
+
+    /// The partner of photo pixel `(x, y)` when the copy-move map marks it: the point moved by
+    /// the median offset of its region (the region whose box is nearest, the smallest on a tie).
+    /// The detector does not say which side is the original, so neither does this. None where
+    /// the map is 0 or there is no copy-move evidence.
+    pub fn copy_move_partner(&self, x: f32, y: f32) -> Option<CopyMovePartner> {
+        let cm = self.copy_move.as_ref().filter(|c| c.absent.is_none())?;
+        let (pw, ph) = self.photo_size()?;
+        let m = &cm.map;
+        if !(x >= 0.0 && y >= 0.0 && x < pw && y < ph) || m.width == 0 || m.height == 0 {
+            return None;
+        }
+        let mx = ((x / pw * m.width as f32) as usize).min(m.width - 1);
+        let my = ((y / ph * m.height as f32) as usize).min(m.height - 1);
+        if m.data.get(my * m.width + mx).copied().unwrap_or(0.0) < 0.5 {
+            return None;
+        }
+        let area = |b: &[f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
+        let (region, r) = cm.regions.iter().enumerate().min_by(|(_, a), (_, b)| {
+            box_distance2(&a.bbox, x, y)
+                .total_cmp(&box_distance2(&b.bbox, x, y))
+                .then(area(&a.bbox).total_cmp(&area(&b.bbox)))
+        })?;
+        let partner = [
+            (x + r.offset[0]).clamp(0.0, pw - 1.0),
+            (y + r.offset[1]).clamp(0.0, ph - 1.0),
+        ];
+        Some(CopyMovePartner {
+            region,
+            partner_region: copy_move_partners(cm).get(region).copied().flatten(),
+            at: [x, y],
+            partner,
+            offset: r.offset,
+        })
     }
 }
 

@@ -221,7 +221,18 @@ fn commands_without_a_window() {
     app.apply(Command::ExportView(out.clone()));
     assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
     let exported = image::open(&out).expect("exported PNG");
-    assert_eq!(exported.height(), 256);
+    // The image, then the colour scales of the pane with the most scalar maps.
+    let most = app
+        .pane_contents()
+        .into_iter()
+        .map(|c| app.pane_scales(&super::viewer::PaneSpec::Compare(c)).len())
+        .max()
+        .unwrap_or(0) as u32;
+    assert!(most >= 1, "the ELA pane has a scale");
+    assert_eq!(
+        exported.height(),
+        256 + super::export::LEGEND_ROW * most + 6
+    );
     assert_eq!(exported.width(), 3 * 384 + 2 * 8);
 
     // Settings round-trip through serde (what eframe stores).
@@ -755,7 +766,13 @@ fn notes_bookmarks_and_report_export() {
                 let sha = tamperscope::digest::sha256_file(&path).expect("sha");
                 assert_eq!(v["analysis"]["input"]["sha256"], sha);
             }
-            "html" => assert!(String::from_utf8_lossy(&bytes).contains("Whole image")),
+            "html" => {
+                let html = String::from_utf8_lossy(&bytes);
+                assert!(html.contains("Whole image"));
+                // The copy-move section the worker's evidence feeds, with its limits.
+                assert!(html.contains("<h3>Copy-move: "), "a copy-move section");
+                assert!(html.contains("0.27 %"), "its measured false-positive area");
+            }
             _ => assert!(bytes.starts_with(b"%PDF-")),
         }
     }
@@ -1147,7 +1164,11 @@ fn ui_every_layer_has_a_tooltip_that_explains_it() {
         names.push((format!("H · {seg}"), super::help::REFINED.into()));
     }
     for (label, help) in names {
-        assert!(help.contains("METHOD.md section"), "{label}: {help}");
+        // Copy-move is not in METHOD.md: its help names the paper instead.
+        assert!(
+            help.contains("METHOD.md section") || help.contains("Cozzolino"),
+            "{label}: {help}"
+        );
         harness
             .get_by_role_and_label(egui::accesskit::Role::CheckBox, &label)
             .hover();
@@ -1278,4 +1299,418 @@ fn ui_a_bookmark_restores_its_view_and_records_the_status_bar_zoom() {
     harness.run_steps(2);
     assert_eq!(harness.state().rt.view, view);
     assert_eq!(harness.state().settings.heat, heat);
+}
+
+/// The bundled copy-move: one flower copied within the photo (ground truth marks source and copy).
+fn ladybird_copymove() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/ladybird_copymove.jpg")
+}
+
+/// The ground truth of [`ladybird_copymove`] at `(w, h)`, nearest sample.
+fn ladybird_truth(w: usize, h: usize) -> Vec<bool> {
+    let mask = image::open(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/ladybird_copymove_mask.png"),
+    )
+    .expect("mask")
+    .to_luma8();
+    let (mw, mh) = (mask.width() as usize, mask.height() as usize);
+    (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let (mx, my) = (((x * mw) / w).min(mw - 1), ((y * mh) / h).min(mh - 1));
+            mask.get_pixel(mx as u32, my as u32).0[0] > 127
+        })
+        .collect()
+}
+
+/// A marked working pixel of the copy-move map near the middle of region `r`'s box, as the
+/// centre of a photo pixel inside it (what the view's readout and tooltip use).
+fn marked_point_of_region(app: &TamperscopeApp, r: usize) -> egui::Pos2 {
+    let doc = app.rt.doc.as_ref().expect("document");
+    let cm = doc.copy_move.as_ref().expect("copy-move evidence");
+    let (pw, ph) = doc.photo_size().expect("photo");
+    let m = &cm.map;
+    let [x0, y0, x1, y1] = cm.regions[r].bbox;
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let to_photo = |x: usize, y: usize| {
+        egui::pos2(
+            ((x as f32 + 0.5) * pw / m.width as f32).floor() + 0.5,
+            ((y as f32 + 0.5) * ph / m.height as f32).floor() + 0.5,
+        )
+    };
+    (0..m.height)
+        .flat_map(|y| (0..m.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| m.data[y * m.width + x] >= 0.5)
+        .map(|(x, y)| to_photo(x, y))
+        .filter(|p| p.x >= x0 && p.x < x1 && p.y >= y0 && p.y < y1)
+        .min_by(|a, b| {
+            let d = |p: &egui::Pos2| (p.x - cx).powi(2) + (p.y - cy).powi(2);
+            d(a).total_cmp(&d(b))
+        })
+        .expect("a marked pixel in the region's box")
+}
+
+#[test]
+fn copy_move_runs_in_the_worker_and_marks_source_and_copy() {
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    app.apply(Command::Open(ladybird_copymove()));
+    wait_headless(&mut app);
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    let doc = app.rt.doc.as_ref().expect("document");
+    // Streamed as a stage of its own, counted in the total.
+    let row = doc
+        .stages
+        .iter()
+        .find(|s| s.name == "copy-move")
+        .expect("a copy-move stage");
+    assert!(matches!(row.state, super::state::StageState::Done(_)));
+    assert_eq!(doc.total_stages, doc.stages.len());
+    let cm = doc.copy_move.as_ref().expect("copy-move evidence");
+    assert!(cm.absent.is_none());
+    assert!(cm.regions.len() >= 2, "source and copy: {:?}", cm.regions);
+    // The layer: queued for the GPU, and marked where the truth is (both flowers).
+    assert!(app.rt.scene.heat[super::gpu::SLOT_COPY_MOVE].is_some());
+    let map = doc.heat_map(HeatLayer::CopyMove).expect("the layer's map");
+    let truth = ladybird_truth(map.width, map.height);
+    let on_truth = map
+        .data
+        .iter()
+        .zip(&truth)
+        .filter(|&(&v, &t)| t && v >= 0.5)
+        .count();
+    let truth_px = truth.iter().filter(|&&t| t).count();
+    let marked = map.data.iter().filter(|&&v| v >= 0.5).count();
+    eprintln!("copy-move: {marked} px marked, {on_truth} of {truth_px} truth px");
+    assert!(
+        on_truth * 2 > truth_px,
+        "half the truth marked ({on_truth} of {truth_px})"
+    );
+    // The truth marks the pasted copy only; the map marks the source too: nearly every marked
+    // pixel is on the copy or has its partner there.
+    let (pw, ph) = doc.photo_size().expect("photo");
+    let truth_at = |x: f32, y: f32| {
+        let (mx, my) = (
+            ((x / pw * map.width as f32) as usize).min(map.width - 1),
+            ((y / ph * map.height as f32) as usize).min(map.height - 1),
+        );
+        truth[my * map.width + mx]
+    };
+    let explained = (0..map.width * map.height)
+        .filter(|&i| map.data[i] >= 0.5)
+        .filter(|&i| {
+            let (x, y) = (
+                ((i % map.width) as f32 + 0.5) * pw / map.width as f32,
+                ((i / map.width) as f32 + 0.5) * ph / map.height as f32,
+            );
+            truth_at(x, y)
+                || doc
+                    .copy_move_partner(x, y)
+                    .is_some_and(|m| truth_at(m.partner[0], m.partner[1]))
+        })
+        .count();
+    assert!(
+        explained * 10 > marked * 8,
+        "{explained} of {marked} marked px on the copy or matched to it"
+    );
+    assert!(on_truth * 10 < marked * 7, "the source is marked too");
+    // Every marked pixel has a partner, itself marked, at the region's offset.
+    let p = marked_point_of_region(&app, 0);
+    let m = doc.copy_move_partner(p.x, p.y).expect("a partner");
+    assert_eq!(m.region, 0);
+    assert_eq!(m.offset, cm.regions[0].offset);
+    assert!(
+        doc.copy_move_partner(m.partner[0], m.partner[1]).is_some(),
+        "the partner {:?} is marked too",
+        m.partner
+    );
+    let back = doc
+        .copy_move_partner(m.partner[0], m.partner[1])
+        .expect("partner");
+    assert!(
+        (back.partner[0] - p.x).abs() < 12.0 && (back.partner[1] - p.y).abs() < 12.0,
+        "the partner's partner {:?} is back near {p:?}",
+        back.partner
+    );
+    assert!(
+        doc.copy_move_partner(1.0, 1.0).is_none(),
+        "a corner is not marked"
+    );
+    // The answer card's line in plain words.
+    let line = super::answer::copy_move_line(doc);
+    assert!(
+        line.starts_with("a ")
+            && line.contains("region is repeated elsewhere in the image, shifted by ("),
+        "{line}"
+    );
+    let [dx, dy] = cm.regions[0].offset;
+    assert!(line.contains(&format!("({dx:.0}, {dy:.0}) px")), "{line}");
+    // The CPU composition (Export layers) draws it: yellow where marked, the photo elsewhere.
+    let composed = app
+        .compose(&super::viewer::PaneSpec::Main)
+        .expect("composed");
+    let working = doc.working.as_ref().expect("working");
+    let yellowish = map
+        .data
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| v >= 0.5)
+        .filter(|&(i, _)| {
+            let (x, y) = ((i % map.width) as u32, (i / map.width) as u32);
+            let (c, w) = (composed.get_pixel(x, y).0, working.get_pixel(x, y).0);
+            // Towards viridis' yellow (253, 231, 37): more red and green, less blue.
+            i32::from(c[1]) - i32::from(c[2]) > i32::from(w[1]) - i32::from(w[2]) + 20
+        })
+        .count();
+    assert!(
+        yellowish * 2 > marked,
+        "{yellowish} of {marked} marked px tinted"
+    );
+}
+
+#[test]
+fn copy_move_line_says_when_it_did_not_run_or_found_nothing() {
+    use super::answer::copy_move_line;
+    use super::state::Document;
+    use tamperscope::engine::copymove::CopyMove;
+    use tamperscope::engine::raster::Map;
+    let mut doc = Document {
+        running: true,
+        ..Default::default()
+    };
+    assert_eq!(copy_move_line(&doc), "not searched yet");
+    doc.running = false;
+    assert_eq!(copy_move_line(&doc), "did not run in this session");
+    let empty = CopyMove {
+        map: Map::filled(8, 8, 0.0),
+        regions: Vec::new(),
+        score: 0.0,
+        absent: None,
+        pixel_scale: 1.0,
+    };
+    doc.copy_move = Some(empty.clone());
+    assert_eq!(copy_move_line(&doc), "no repeated region found");
+    doc.copy_move = Some(CopyMove {
+        absent: Some("the image is flat".into()),
+        ..empty
+    });
+    assert_eq!(copy_move_line(&doc), "did not run: the image is flat");
+    assert_eq!(
+        doc.heat_absent_reason(HeatLayer::CopyMove).as_deref(),
+        Some("No copy-move search: the image is flat")
+    );
+    assert!(doc.heat_map(HeatLayer::CopyMove).is_none());
+}
+
+#[test]
+fn cancelling_during_copy_move_stops_before_the_classifier() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tamperscope::engine::pipeline::{AnalysisParams, Progress};
+
+    use super::worker::{Reply, Request, WorkerHandle};
+    let worker = WorkerHandle::spawn(None, AnalysisParams::default()).expect("worker");
+    let cancel = Arc::new(AtomicBool::new(false));
+    worker.send(Request::Analyze {
+        job: 1,
+        path: ladybird_copymove(),
+        cancel: cancel.clone(),
+        rule: Settings::default().mask_rule(),
+    });
+    let mut saw_stage = false;
+    let mut after_cancel = Vec::new();
+    let end = loop {
+        let reply = worker.rx.recv_timeout(TIMEOUT).expect("a reply in time");
+        match &reply {
+            Reply::Progress {
+                progress: Progress::Started { stage, .. },
+                ..
+            } if stage == "copy-move" => {
+                saw_stage = true;
+                // Cancel while the search runs.
+                cancel.store(true, Ordering::Relaxed);
+            }
+            Reply::Classified { .. } | Reply::Segmented { .. } if saw_stage => {
+                after_cancel.push("a later stage");
+            }
+            Reply::Cancelled { .. } | Reply::Done { .. } | Reply::Failed { .. } => break reply,
+            _ => {}
+        }
+    };
+    assert!(saw_stage, "the copy-move stage was reported");
+    assert!(matches!(end, Reply::Cancelled { job: 1 }), "cancelled");
+    assert!(after_cancel.is_empty(), "{after_cancel:?} ran after cancel");
+}
+
+#[test]
+fn ui_copy_move_layer_and_partner_on_hover() {
+    let path = ladybird_copymove();
+    let mut harness = harness_with(path);
+    harness
+        .ctx
+        .all_styles_mut(|s| s.interaction.tooltip_delay = 0.0);
+    wait_harness(&mut harness);
+    assert!(
+        harness.state().rt.errors.is_empty(),
+        "errors: {:?}",
+        harness.state().rt.errors
+    );
+    // The layer row: on by default, enabled.
+    let row = harness.get_by_role_and_label(egui::accesskit::Role::CheckBox, "Copy-move");
+    assert!(!row.accesskit_node().is_disabled());
+    assert!(harness.state().settings.heat[HeatLayer::CopyMove.index()].visible);
+    harness.get_by_label("Repeated regions (copy-move)");
+    if harness.state().rt.engine.error.is_none() {
+        harness.get_by_label("Copy-move:");
+        harness.get_by_label_contains("region is repeated elsewhere in the image, shifted by");
+    }
+    // Hover a marked pixel of the first region: its partner is named in a tooltip and the
+    // status bar.
+    let p = marked_point_of_region(harness.state(), 0);
+    let expected = {
+        let app = harness.state();
+        let doc = app.rt.doc.as_ref().expect("document");
+        doc.copy_move_partner(p.x, p.y).expect("a partner")
+    };
+    let screen = {
+        let app = harness.state();
+        let (pw, ph) = app
+            .rt
+            .doc
+            .as_ref()
+            .and_then(|d| d.photo_size())
+            .expect("photo");
+        let rect = app.rt.view_rect.expect("view area");
+        app.rt
+            .view
+            .resolved(rect, egui::vec2(pw, ph))
+            .screen_from_image(rect, p)
+    };
+    harness.hover_at(screen);
+    harness.run_steps(4);
+    let text = super::viewer::partner_text(&expected);
+    assert!(
+        text.contains(&format!(
+            "({:.0}, {:.0})",
+            expected.partner[0], expected.partner[1]
+        )),
+        "{text}"
+    );
+    // (The tooltip may be laid out twice in a frame: any one is enough.)
+    assert!(
+        harness.query_all_by_label(&text).count() >= 1,
+        "a tooltip {text:?}"
+    );
+    harness.get_by_label_contains(&format!(
+        "Copy-move partner ({:.0}, {:.0})",
+        expected.partner[0], expected.partner[1]
+    ));
+    harness.snapshot("app_ladybird_copymove_hover");
+    // Hidden: no tooltip over the same pixel.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::CheckBox, "Copy-move")
+        .click();
+    harness.run_steps(2);
+    assert!(!harness.state().settings.heat[HeatLayer::CopyMove.index()].visible);
+    harness.hover_at(screen);
+    harness.run_steps(4);
+    assert_eq!(
+        harness.query_all_by_label(&text).count(),
+        0,
+        "no tooltip when hidden"
+    );
+}
+
+#[test]
+fn exported_layers_carry_a_colour_scale_per_scalar_map() {
+    use super::export::{LEGEND_BAR_H, LEGEND_ROW, legend_bar_span};
+    use super::viewer::PaneSpec;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = TamperscopeApp::with_settings(Settings::default(), None);
+    app.apply(Command::Open(ladybird_copymove()));
+    wait_headless(&mut app);
+    app.apply(Command::SetHeatStyle(
+        HeatLayer::Ela,
+        super::state::LayerStyle {
+            visible: true,
+            ..app.settings.heat[HeatLayer::Ela.index()]
+        },
+    ));
+    let scales = app.pane_scales(&PaneSpec::Main);
+    let names: Vec<&str> = scales.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"ELA") && names.contains(&"Copy-move"),
+        "{names:?}"
+    );
+    let out = dir.path().join("layers.png");
+    app.apply(Command::ExportLayers(out.clone()));
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    let png = image::open(&out).expect("exported").to_rgb8();
+    let (ww, wh) = app
+        .rt
+        .doc
+        .as_ref()
+        .and_then(|d| d.work_size())
+        .expect("size");
+    assert_eq!(png.width() as usize, ww);
+    assert_eq!(
+        png.height() as usize,
+        wh + LEGEND_ROW as usize * scales.len() + 6
+    );
+    let (x0, x1) = legend_bar_span(png.width());
+    let light = |p: &Rgb<u8>| p.0.iter().all(|&c| c > 150);
+    for (k, (name, cmap)) in scales.iter().enumerate() {
+        let top = wh as u32 + 6 + LEGEND_ROW * k as u32;
+        let bar_y = top + 18 + LEGEND_BAR_H / 2;
+        // The bar: the colour of 0 on the left, of 1 on the right.
+        assert!(
+            close(png.get_pixel(x0, bar_y).0, cmap.rgb8(0.0), 2),
+            "{name}: left end"
+        );
+        assert!(
+            close(png.get_pixel(x1 - 1, bar_y).0, cmap.rgb8(1.0), 2),
+            "{name}: right end"
+        );
+        // Text: the name row, "0" left of the bar and "1" right of it.
+        let count = |xs: std::ops::Range<u32>, ys: std::ops::Range<u32>| {
+            ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+                .filter(|&(x, y)| light(png.get_pixel(x, y)))
+                .count()
+        };
+        assert!(
+            count(8..x1, top..top + 16) > 40,
+            "{name}: its name is written"
+        );
+        assert!(
+            count(x0 - 10..x0, top + 14..top + 30) > 3,
+            "{name}: a 0 label"
+        );
+        assert!(
+            count(x1 + 1..x1 + 12, top + 14..top + 30) > 3,
+            "{name}: a 1 label"
+        );
+    }
+    // Compare view: each pane with its own scale (ELA and H, or ELA alone).
+    app.apply(Command::SetViewMode(ViewMode::Compare));
+    app.apply(Command::SetPaneContent(
+        0,
+        PaneContent::Heat(HeatLayer::Ela),
+    ));
+    app.apply(Command::SetPaneContent(
+        1,
+        PaneContent::Heat(HeatLayer::CopyMove),
+    ));
+    app.apply(Command::SetComparePanes(2));
+    let both = dir.path().join("compare.png");
+    app.apply(Command::ExportLayers(both.clone()));
+    assert!(app.rt.errors.is_empty(), "errors: {:?}", app.rt.errors);
+    let png = image::open(&both).expect("exported").to_rgb8();
+    assert_eq!(png.width() as usize, 2 * ww + 8);
+    assert_eq!(png.height() as usize, wh + LEGEND_ROW as usize + 6);
+    let bar_y = wh as u32 + 6 + 18 + LEGEND_BAR_H / 2;
+    let viridis_1 = tamperscope::outputs::colormap::ColorMap::Viridis.rgb8(1.0);
+    assert!(close(
+        png.get_pixel(ww as u32 + 8 + x1 - 1, bar_y).0,
+        viridis_1,
+        2
+    ));
 }

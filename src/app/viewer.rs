@@ -8,7 +8,7 @@ use egui::{Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2, vec2};
 
 use super::TamperscopeApp;
 use super::command::Command;
-use super::gpu::{self, MAX_SEGMENTERS, SLOT_REFINED0, ViewCallback, ViewUniforms};
+use super::gpu::{self, MAX_SEGMENTERS, SLOT_COPY_MOVE, SLOT_REFINED0, ViewCallback, ViewUniforms};
 use super::state::{HeatLayer, PaneContent};
 use super::transform::ViewTransform;
 
@@ -286,10 +286,12 @@ impl TamperscopeApp {
                 Pos2::new(q.x * pw / ww.max(1) as f32, q.y * ph / wh.max(1) as f32),
             )
         };
-        self.overlays_ui(ui, rect, spec, &u, &work_to_screen);
+        let image_to_screen = |q: Pos2| view.screen_from_image(rect, q);
+        self.overlays_ui(ui, rect, spec, &u, &work_to_screen, &image_to_screen);
 
         // Readout, hover and click on masks.
         let mut readout = None;
+        let mut tooltip = None;
         if let Some(p) = hover {
             let q = view.image_from_screen(rect, p);
             if q.x >= 0.0 && q.y >= 0.0 && q.x < pw && q.y < ph {
@@ -298,6 +300,22 @@ impl TamperscopeApp {
                 let wy = ((q.y / ph) * wh as f32) as usize;
                 let (wx, wy) = (wx.min(ww.saturating_sub(1)), wy.min(wh.saturating_sub(1)));
                 readout = Some(self.readout_at(x, y, wx, wy, spec));
+                // Over a marked copy-move pixel: a line to where its region was matched.
+                if u.heat(SLOT_COPY_MOVE) > 0.0
+                    && let Some(m) = doc.copy_move_partner(x as f32 + 0.5, y as f32 + 0.5)
+                {
+                    let painter = ui.painter_at(rect);
+                    let (a, b) = (
+                        image_to_screen(Pos2::new(m.at[0], m.at[1])),
+                        image_to_screen(Pos2::new(m.partner[0], m.partner[1])),
+                    );
+                    for (width, color) in [(4.0f32, Color32::from_black_alpha(200)), (2.0, PARTNER)]
+                    {
+                        painter.line_segment([a, b], Stroke::new(width, color));
+                        painter.circle_stroke(b, 7.0, Stroke::new(width, color));
+                    }
+                    tooltip = Some(partner_text(&m));
+                }
                 if let Some((seg, region)) = self.pick_region(spec, wx, wy) {
                     if let Some(r) = region {
                         cmds.push(Command::Highlight(Some((seg, r))));
@@ -314,6 +332,9 @@ impl TamperscopeApp {
                     }
                 }
             }
+        }
+        if let Some(text) = tooltip {
+            let _ = response.on_hover_text_at_pointer(text);
         }
         readout
     }
@@ -343,6 +364,14 @@ impl TamperscopeApp {
                 out.values
                     .push((layer.label().to_string(), format!("{:.3}", value(m))));
             }
+        }
+        if u.heat(SLOT_COPY_MOVE) > 0.0
+            && let Some(m) = doc.copy_move_partner(x as f32 + 0.5, y as f32 + 0.5)
+        {
+            out.values.push((
+                "Copy-move".into(),
+                format!("partner ({:.0}, {:.0})", m.partner[0], m.partner[1]),
+            ));
         }
         for (i, seg) in doc.segs.iter().enumerate().take(MAX_SEGMENTERS) {
             if u.heat(SLOT_REFINED0 + i) > 0.0
@@ -381,6 +410,7 @@ impl TamperscopeApp {
         spec: &PaneSpec,
         u: &ViewUniforms,
         work_to_screen: &dyn Fn(Pos2) -> Pos2,
+        image_to_screen: &dyn Fn(Pos2) -> Pos2,
     ) {
         let Some(doc) = &self.rt.doc else { return };
         let painter = ui.painter_at(rect);
@@ -437,10 +467,39 @@ impl TamperscopeApp {
                 }
             }
         }
+        // Copy-move: a box around each repeated region, numbered with the region it matches.
+        if u.heat(SLOT_COPY_MOVE) > 0.0
+            && let Some(cm) = doc.copy_move.as_ref().filter(|c| c.absent.is_none())
+        {
+            let partners = super::state::copy_move_partners(cm);
+            for (i, (r, p)) in cm.regions.iter().zip(&partners).enumerate() {
+                let [x0, y0, x1, y1] = r.bbox;
+                let b = Rect::from_two_pos(
+                    image_to_screen(Pos2::new(x0, y0)),
+                    image_to_screen(Pos2::new(x1, y1)),
+                );
+                painter.rect_stroke(
+                    b,
+                    0.0,
+                    Stroke::new(3.0, Color32::from_black_alpha(200)),
+                    egui::StrokeKind::Middle,
+                );
+                painter.rect_stroke(b, 0.0, Stroke::new(1.5, PARTNER), egui::StrokeKind::Middle);
+                let text = match p {
+                    Some(j) => format!("copy-move {} (matches {})", i + 1, j + 1),
+                    None => format!("copy-move {}", i + 1),
+                };
+                label(b.min + vec2(2.0, 2.0), &text, PARTNER);
+            }
+        }
         // Colour scales of the heat layers this pane draws.
         let s = &self.settings;
         let mut scales: Vec<(String, tamperscope::outputs::colormap::ColorMap, bool)> = Vec::new();
         for layer in HeatLayer::ALL {
+            // An empty copy-move map draws nothing: no scale to read.
+            if layer == HeatLayer::CopyMove && !doc.copy_move_found() {
+                continue;
+            }
             if u.heat(gpu::heat_slot(layer)) > 0.0 && doc.heat_map(layer).is_some() {
                 let thresholded = gpu::THRESHOLD_SLOTS & (1 << gpu::heat_slot(layer)) != 0;
                 scales.push((
@@ -457,6 +516,18 @@ impl TamperscopeApp {
         }
         colour_scales_ui(&painter, rect, &scales, s.display_threshold);
     }
+}
+
+/// Colour of the copy-move boxes and partner marker: viridis' 1, the layer's default colour.
+const PARTNER: Color32 = Color32::from_rgb(253, 231, 37);
+
+/// The hover text over a marked copy-move pixel. The detector cannot tell the original from the
+/// copy, so the partner is "copied from or to".
+pub fn partner_text(m: &super::state::CopyMovePartner) -> String {
+    format!(
+        "Copy-move: copied from or to ({:.0}, {:.0}), offset ({:.0}, {:.0}) px",
+        m.partner[0], m.partner[1], m.offset[0], m.offset[1]
+    )
 }
 
 /// Width of a colour scale's bar, in points.

@@ -9,10 +9,11 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
 use image::RgbImage;
+use tamperscope::engine::copymove::CopyMove;
 use tamperscope::engine::imageio::ImageInfo;
 use tamperscope::engine::pipeline::{
     AnalysisParams, CompressionMaps, Engine, Progress, Unavailable, VariantResult,
-    compression_maps, downscale_rgb,
+    compression_maps, copy_move_on_working, downscale_rgb,
 };
 use tamperscope::engine::raster::{Map, working_size};
 use tamperscope::engine::segment::felzenszwalb::{self, FelzenszwalbParams};
@@ -70,6 +71,11 @@ pub enum Reply {
     Compression {
         job: u64,
         maps: Box<CompressionMaps>,
+    },
+    /// Copy-move evidence: map at the working resolution, regions in pixels of the file.
+    CopyMove {
+        job: u64,
+        evidence: Box<CopyMove>,
     },
     Classified {
         job: u64,
@@ -271,8 +277,14 @@ impl Worker {
             .map(|e| e.segmenters.len())
             .unwrap_or(1);
         let has_classifier = self.engine.is_some();
-        // load, ela, compression, classify (with a classifier), one per segmenter.
-        let total = 3 + usize::from(has_classifier) + n_seg;
+        let copy_move_params = self
+            .engine
+            .as_ref()
+            .map_or(self.params.copy_move, |e| e.params.copy_move);
+        // load, ela, compression, copy-move (when on), classify (with a classifier), one per
+        // segmenter.
+        let total =
+            3 + usize::from(copy_move_params.is_some()) + usize::from(has_classifier) + n_seg;
         let mut index = 0;
         let mut stage = |name: &str| -> Result<Instant, Stop> {
             if cancel.load(Ordering::Relaxed) {
@@ -366,12 +378,26 @@ impl Worker {
             .map_or(self.params.compression, |e| e.params.compression);
         let size = (working_arc.width() as usize, working_arc.height() as usize);
         let maps = compression_maps(image, &params, size);
+        let file_width = image.info.width;
         drop(unprepared);
         send(Reply::Compression {
             job,
             maps: Box::new(maps),
         });
         done("compression", t);
+
+        // Copy-move, as in `Engine::analyze`: on the working image, regions in file pixels. The
+        // search itself cannot be interrupted (about a second); cancel is checked before it and
+        // again before the next stage.
+        if let Some(p) = &copy_move_params {
+            let t = stage("copy-move")?;
+            let evidence = copy_move_on_working(&working_arc, file_width, p);
+            send(Reply::CopyMove {
+                job,
+                evidence: Box::new(evidence),
+            });
+            done("copy-move", t);
+        }
 
         let Some(engine) = self.engine.as_mut() else {
             let t = stage("segment:felzenszwalb")?;

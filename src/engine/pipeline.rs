@@ -253,9 +253,19 @@ pub fn reference_to_majority(mut log_odds: Map) -> Map {
 /// the working resolution), and the regions' boxes and offsets are expressed in pixels of the
 /// oriented file.
 pub fn copy_move_evidence(prepared: &Prepared, params: &CopyMoveParams) -> CopyMove {
-    let cm = crate::engine::copymove::detect(&prepared.working, params);
-    let ww = prepared.working.width().max(1);
-    cm.scaled(prepared.image.info.width as f32 / ww as f32)
+    copy_move_on_working(&prepared.working, prepared.image.info.width, params)
+}
+
+/// [`copy_move_evidence`] from the working image and the width (px) of the oriented file it was
+/// downscaled from, for callers without a [`Prepared`] (the app's worker without a classifier).
+pub fn copy_move_on_working(
+    working: &RgbImage,
+    file_width: u32,
+    params: &CopyMoveParams,
+) -> CopyMove {
+    let cm = crate::engine::copymove::detect(working, params);
+    let ww = working.width().max(1);
+    cm.scaled(file_width as f32 / ww as f32)
 }
 
 /// Compression-history evidence of a loaded image, at working size `(w, h)`.

@@ -28,6 +28,9 @@ fn html_row(h: &mut String, row: &FigureRow, legend: &str) {
         html_figure(h, f, legend);
     }
     h.push_str("</div>\n");
+    for n in &row.notes {
+        h.push_str(&format!("<p>{}</p>\n", esc(n)));
+    }
 }
 
 /// One figure with its caption and, for heat maps, the colour scale (`legend`: data URI).

@@ -23,7 +23,8 @@ use crate::models::registry::Registry;
 use crate::outputs::colormap::ColorMap;
 use crate::outputs::eval::EvalReport;
 use crate::outputs::output::{
-    AnalysisRecord, STAND_IN_LABEL, chosen_overlay, heat_overlay, record, regions_overlay,
+    AnalysisRecord, STAND_IN_LABEL, chosen_overlay, heat_overlay, heat_overlay_graded, record,
+    regions_overlay,
 };
 
 pub use html::render_html;
@@ -46,6 +47,22 @@ compression history (METHOD.md section 9): the quantised DCT coefficients of the
 tested for the trace of an earlier compression on the same 8x8 grid (A-DJPG, Bianchi & Piva 2012) and \
 on a shifted grid (NA-DJPG); a region without the background's trace was pasted, resampled or \
 retouched. The paper's configuration (the fused map alone as the prior) is reported beside it.";
+
+/// What the copy-move figure shows and what it cannot, for the report's copy-move section.
+pub const COPY_MOVE_EXPLAINED: &str = "What the map shows: areas of the photo that are repeated \
+elsewhere in the same photo (copy-move), found by the dense-field method of Cozzolino, Poggi and \
+Verdoliva (IEEE TIFS 2015) on the working image: every pixel is matched to its most similar \
+patch (rotation-invariant Zernike features, PatchMatch), and a pixel is marked where the matches \
+of its neighbourhood move together (a smooth offset field). Both the source and the copy are \
+marked, boxed in the same colour: the method cannot tell which is the original. It needs no \
+training and works on any file format.";
+
+/// The limits of the copy-move map, with the false-positive area measured on authentic photos.
+pub const COPY_MOVE_LIMITS: &str = "Limits: self-similar texture (facades with repeated windows, \
+tiles, fences, foliage) can be marked although nothing was copied; on 20 authentic photos the \
+marked area was 0.27 % of the image on average and 3.5 % at worst (urban facades), and 2 of the \
+20 had a region marked. Flat areas (sky, walls) are never marked, so a copy over a flat area is \
+missed, as are copies smaller than 0.2 % of the image or pasted from another photo (splices).";
 
 pub const LIMITATIONS: &[&str] = &[
     "The classifier is trained on image-level labels only; its maps show where the evidence for its decision lies, not a pixel-accurate outline of a manipulation.",
@@ -360,6 +377,8 @@ pub struct Figure {
 pub struct FigureRow {
     pub heading: String,
     pub figures: Vec<Figure>,
+    /// Paragraphs under the figures (the findings and limits of a section), often none.
+    pub notes: Vec<String>,
 }
 
 pub struct Figures {
@@ -404,6 +423,12 @@ pub fn compose_view(analysis: &Analysis, bm: &Bookmark, cmap: ColorMap) -> RgbIm
             ("ela", _) => img = heat_overlay(&img, &analysis.ela_map, cmap, opacity),
             ("fused", _) => img = heat_overlay(&img, &analysis.fused, cmap, opacity),
             ("prior", _) => img = heat_overlay(&img, &analysis.prior, cmap, opacity),
+            ("copymove", _) => {
+                // Graded: the binary map's 0 leaves the photo untouched, as in the app.
+                if let Some(c) = analysis.copy_move.as_ref().filter(|c| c.absent.is_none()) {
+                    img = heat_overlay_graded(&img, &c.map, cmap, opacity, 0.0);
+                }
+            }
             ("adjpg" | "nadjpg" | "compression", _) => {
                 let c = &analysis.compression;
                 let m = match kind {
@@ -468,6 +493,7 @@ pub fn figures(analysis: &Analysis, bookmarks: &[Bookmark], cmap: ColorMap) -> R
                 true,
             )?,
         ],
+        notes: Vec::new(),
     }];
     let c = &analysis.compression;
     let mut comp = Vec::new();
@@ -496,7 +522,9 @@ pub fn figures(analysis: &Analysis, bookmarks: &[Bookmark], cmap: ColorMap) -> R
             None => "Compression history".into(),
         },
         figures: comp,
+        notes: Vec::new(),
     });
+    rows.push(copy_move_row(analysis)?);
     for s in &analysis.segmenters {
         let name = &s.segmentation.segmenter;
         let mut masks = regions_overlay(photo, s.segmentation.regions.iter().map(|r| &r.mask));
@@ -523,6 +551,7 @@ pub fn figures(analysis: &Analysis, bookmarks: &[Bookmark], cmap: ColorMap) -> R
         rows.push(FigureRow {
             heading: format!("Segmenter {name}"),
             figures: figs,
+            notes: Vec::new(),
         });
     }
     let bookmarks = bookmarks
@@ -564,11 +593,134 @@ fn main_row(analysis: &Analysis, cmap: ColorMap) -> Result<FigureRow> {
     Ok(FigureRow {
         heading: "Where: the input and the heatmap".into(),
         figures: vec![figure("Input (working resolution)", photo, false)?, second],
+        notes: Vec::new(),
     })
+}
+
+/// The copy-move section: the photo with every repeated region tinted and each source/copy pair
+/// boxed in a colour of its own, the findings in words, what the map shows and its limits.
+/// Without evidence (search off, image too small or flat) the row says why and has no figure.
+pub fn copy_move_row(analysis: &Analysis) -> Result<FigureRow> {
+    let explained = vec![
+        COPY_MOVE_EXPLAINED.to_string(),
+        COPY_MOVE_LIMITS.to_string(),
+    ];
+    let Some(cm) = &analysis.copy_move else {
+        return Ok(FigureRow {
+            heading: "Copy-move: not run".into(),
+            figures: Vec::new(),
+            notes: std::iter::once(
+                "The copy-move search was off for this analysis: no finding either way.".into(),
+            )
+            .chain(explained)
+            .collect(),
+        });
+    };
+    let mut notes = cm.summary();
+    notes.extend(explained);
+    if let Some(why) = &cm.absent {
+        return Ok(FigureRow {
+            heading: format!("Copy-move: not available ({why})"),
+            figures: Vec::new(),
+            notes,
+        });
+    }
+    Ok(FigureRow {
+        heading: "Copy-move: regions repeated within the image".into(),
+        figures: vec![figure(
+            if cm.regions.is_empty() {
+                "Copy-move: nothing marked".to_string()
+            } else {
+                format!(
+                    "Copy-move: {} region(s) marked, {:.1} % of the image; source and copy boxed in the same colour",
+                    cm.regions.len(),
+                    100.0 * cm.marked_fraction()
+                )
+            },
+            &copy_move_overlay(&analysis.working, cm),
+            false,
+        )?],
+        notes,
+    })
+}
+
+/// `photo` (the working image the map was computed on) with the marked pixels tinted yellow
+/// and outlined, and a box around every region in the colour of its source/copy pair. Region
+/// boxes are in file pixels; `cm.pixel_scale` brings them back to the working image.
+pub fn copy_move_overlay(photo: &RgbImage, cm: &crate::engine::copymove::CopyMove) -> RgbImage {
+    if cm.map.width != photo.width() as usize || cm.map.height != photo.height() as usize {
+        return photo.clone();
+    }
+    let mut img = heat_overlay_graded(photo, &cm.map, ColorMap::Viridis, 0.45, 0.0);
+    let mask = crate::engine::raster::Mask {
+        width: cm.map.width,
+        height: cm.map.height,
+        data: cm.map.data.iter().map(|&v| v >= 0.5).collect(),
+    };
+    img = outline_in(&img, &mask, [253, 231, 37], 1);
+    // Pair k: region i and the region its matches fell in (see `CopyMove::summary`).
+    let mut pair = vec![usize::MAX; cm.regions.len()];
+    let mut next = 0;
+    for i in 0..cm.regions.len() {
+        if pair[i] != usize::MAX {
+            continue;
+        }
+        pair[i] = next;
+        let r = &cm.regions[i];
+        let partner = (0..cm.regions.len())
+            .filter(|&j| j != i && pair[j] == usize::MAX)
+            .map(|j| (j, box_overlap(&r.partner_bbox, &cm.regions[j].bbox)))
+            .filter(|&(_, o)| o > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((j, _)) = partner {
+            pair[j] = next;
+        }
+        next += 1;
+    }
+    let s = if cm.pixel_scale > 0.0 {
+        cm.pixel_scale
+    } else {
+        1.0
+    };
+    for (r, &k) in cm.regions.iter().zip(&pair) {
+        let b = r.bbox.map(|v| (v / s).round() as i64);
+        draw_box(&mut img, b, crate::outputs::colormap::region_color(k), 2);
+    }
+    img
+}
+
+fn box_overlap(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    w * h
+}
+
+/// The edges of box `[x0, y0, x1, y1]` (inclusive-exclusive), `width` pixels wide, clipped.
+fn draw_box(img: &mut RgbImage, b: [i64; 4], rgb: [u8; 3], width: i64) {
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    let [x0, y0, x1, y1] = b;
+    for y in y0.max(0)..y1.min(h) {
+        for x in x0.max(0)..x1.min(w) {
+            let edge = x < x0 + width || x >= x1 - width || y < y0 + width || y >= y1 - width;
+            if edge {
+                img.put_pixel(x as u32, y as u32, image::Rgb(rgb));
+            }
+        }
+    }
 }
 
 /// The edge of `mask` drawn in cyan, two pixels wide.
 fn outline(img: &RgbImage, mask: &crate::engine::raster::Mask) -> RgbImage {
+    outline_in(img, mask, [0, 255, 255], 2)
+}
+
+/// The edge of `mask` drawn in `rgb`, `width` pixels wide.
+fn outline_in(
+    img: &RgbImage,
+    mask: &crate::engine::raster::Mask,
+    rgb: [u8; 3],
+    width: isize,
+) -> RgbImage {
     let mut out = img.clone();
     let (w, h) = (mask.width, mask.height);
     let at = |x: isize, y: isize| {
@@ -584,9 +736,9 @@ fn outline(img: &RgbImage, mask: &crate::engine::raster::Mask) -> RgbImage {
             if !at(xi, yi) {
                 continue;
             }
-            let edge = (-2..=2).any(|d| !at(xi + d, yi) || !at(xi, yi + d));
+            let edge = (-width..=width).any(|d| !at(xi + d, yi) || !at(xi, yi + d));
             if edge && (x as u32) < out.width() && (y as u32) < out.height() {
-                out.put_pixel(x as u32, y as u32, image::Rgb([0, 255, 255]));
+                out.put_pixel(x as u32, y as u32, image::Rgb(rgb));
             }
         }
     }
@@ -736,6 +888,11 @@ pub fn verdict_rows(doc: &ReportDoc) -> Vec<String> {
     if let Some(c) = &doc.analysis.compression {
         for line in &c.summary {
             rows.push(format!("Compression history: {line}"));
+        }
+    }
+    if let Some(c) = &doc.analysis.copy_move {
+        for line in &c.summary {
+            rows.push(format!("Copy-move: {line}"));
         }
     }
     rows

@@ -128,7 +128,11 @@ impl Layout {
                 });
             }
         }
-        l.y = top + img_h + 34.0;
+        l.y = top + img_h + if row.figures.is_empty() { 0.0 } else { 34.0 };
+        for n in &row.notes {
+            l.text(MARGIN, 8.5, false, n);
+            l.y += 3.0;
+        }
     }
 
     fn heading(&mut self, size: f32, text: &str) {
