@@ -53,8 +53,8 @@ fn print_table(c: &Comparison, a: &Path, b: &Path) {
     }
     println!("pixel AUC, per image, paired:");
     println!(
-        "  {:<44} {:>4} {:>6} {:>6} {:>7} {:>6} {:>6} {:>9}",
-        "map", "n", "A", "B", "B-A", "±SE", "z", "B>A / B<A"
+        "  {:<44} {:>4} {:>6} {:>6} {:>7} {:>6} {:>6} {:>9} {:>16}",
+        "map", "n", "A", "B", "B-A", "±SE", "z", "B>A / B<A", "F1@0.5 B-A ±SE"
     );
     for p in &c.pixel_level {
         let z = p
@@ -66,8 +66,13 @@ fn print_table(c: &Comparison, a: &Path, b: &Path) {
             .diff_se
             .map(|se| format!("{se:.3}"))
             .unwrap_or_else(|| "-".into());
+        // F1 pairs exist only when both evaluations kept per-image F1 (eval since 2026-12-01)
+        let f1 = match (p.f1_diff, p.f1_diff_se) {
+            (Some(d), Some(se)) => format!("{d:+.3} {se:.3}"),
+            _ => "-".into(),
+        };
         println!(
-            "  {:<44} {:>4} {:>6.3} {:>6.3} {:>+7.3} {:>6} {:>6} {:>9}",
+            "  {:<44} {:>4} {:>6.3} {:>6.3} {:>+7.3} {:>6} {:>6} {:>9} {:>16}",
             p.map,
             p.images,
             p.auc_a,
@@ -75,7 +80,8 @@ fn print_table(c: &Comparison, a: &Path, b: &Path) {
             p.diff,
             se,
             z,
-            format!("{} / {}", p.b_higher, p.b_lower)
+            format!("{} / {}", p.b_higher, p.b_lower),
+            f1
         );
     }
 }

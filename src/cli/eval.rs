@@ -112,6 +112,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
             kind: row.kind.clone(),
             probability: mean,
             pixel_auc: BTreeMap::new(),
+            pixel_f1: BTreeMap::new(),
         };
         if let (true, Some(mask_path)) = (row.manipulated, &row.mask) {
             let (w, h) = (analysis.fused.width, analysis.fused.height);
@@ -143,8 +144,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
                 maps.push((format!("{tag}:prior"), prior));
             }
             for (name, map) in maps {
-                if let Some(a) = pixel.entry(name.clone()).or_default().add(&map, &truth) {
+                let acc = pixel.entry(name.clone()).or_default();
+                if let Some(a) = acc.add(&map, &truth) {
                     record.pixel_auc.insert(name.clone(), a);
+                }
+                if let Some(f) = acc.last_f1() {
+                    record.pixel_f1.insert(name.clone(), f);
                 }
                 pixel_by_kind
                     .entry(row.kind.clone())

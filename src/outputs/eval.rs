@@ -143,6 +143,11 @@ impl PixelAccumulator {
         image_auc
     }
 
+    /// The pixel F1@0.5 of the image added last (None before the first).
+    pub fn last_f1(&self) -> Option<f64> {
+        self.f1s.last().copied()
+    }
+
     pub fn finish(&self) -> PixelMetrics {
         let mean = |v: &[f64]| {
             if v.is_empty() {
@@ -264,6 +269,10 @@ pub struct ImageRecord {
     /// Per-image pixel AUC of each scored map (manipulated images whose mask has both classes).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pixel_auc: BTreeMap<String, f64>,
+    /// Per-image pixel F1 at threshold 0.5 of each scored map (every manipulated image with a mask);
+    /// absent in evaluations written before it was kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pixel_f1: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

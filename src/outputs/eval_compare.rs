@@ -27,6 +27,12 @@ pub struct PairedPixel {
     /// Images where B's AUC is higher / lower than A's.
     pub b_higher: usize,
     pub b_lower: usize,
+    /// The same pairing for the per-image F1@0.5: mean difference B minus A and its standard error,
+    /// over the images both evaluations kept an F1 for (None when either was written without them).
+    #[serde(default)]
+    pub f1_diff: Option<f64>,
+    #[serde(default)]
+    pub f1_diff_se: Option<f64>,
 }
 
 /// Image-level AUC of both on the images both analysed, with a paired bootstrap interval of B - A.
@@ -128,6 +134,10 @@ fn paired_pixel(map: &str, pairs: &[(&ImageRecord, &ImageRecord)]) -> Option<Pai
     }
     let n = both.len() as f64;
     let diffs: Vec<f64> = both.iter().map(|(x, y)| y - x).collect();
+    let f1_diffs: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(ra, rb)| Some(rb.pixel_f1.get(map)? - ra.pixel_f1.get(map)?))
+        .collect();
     Some(PairedPixel {
         map: map.to_string(),
         images: both.len(),
@@ -137,6 +147,9 @@ fn paired_pixel(map: &str, pairs: &[(&ImageRecord, &ImageRecord)]) -> Option<Pai
         diff_se: standard_error(&diffs),
         b_higher: diffs.iter().filter(|&&d| d > 0.0).count(),
         b_lower: diffs.iter().filter(|&&d| d < 0.0).count(),
+        f1_diff: (!f1_diffs.is_empty())
+            .then(|| f1_diffs.iter().sum::<f64>() / f1_diffs.len() as f64),
+        f1_diff_se: standard_error(&f1_diffs),
     })
 }
 
@@ -189,6 +202,10 @@ mod tests {
             pixel_auc: fused
                 .map(|a| [("fused".to_string(), a)].into())
                 .unwrap_or_default(),
+            // a stand-in F1 that moves with the AUC, so the pairing of F1 is checked too
+            pixel_f1: fused
+                .map(|a| [("fused".to_string(), a / 2.0)].into())
+                .unwrap_or_default(),
         }
     }
 
@@ -226,6 +243,9 @@ mod tests {
         assert!((p.diff_se.expect("three images") - 0.05 / 3f64.sqrt()).abs() < 1e-12);
         assert_eq!((p.b_higher, p.b_lower), (2, 0));
         assert!((p.auc_b - p.auc_a - p.diff).abs() < 1e-12);
+        // F1 pairs the same way (the records' F1 is half their AUC)
+        assert!((p.f1_diff.expect("F1 kept") - 0.025).abs() < 1e-12);
+        assert!((p.f1_diff_se.expect("three images") - 0.025 / 3f64.sqrt()).abs() < 1e-12);
         let i = c.image_level.expect("both classes");
         assert_eq!(i.images, 4);
         assert_eq!((i.auc_a, i.auc_b), (1.0, 1.0));

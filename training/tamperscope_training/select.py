@@ -24,8 +24,8 @@ pixel figures (from ``evalrun``) are reported beside them, with CASIA image AUC,
 The rule (training/README.md, "Choosing a classifier"): a candidate replaces the shipped classifier when,
 against it, (1) the best variant's image AUC on the table-neutral sets (the mean of the two) is higher,
 (2) the pixel AUC of A is higher on both sets, and (3) on CASIA v1 val no map of the default
-configuration (prior, default H) is worse by more than one paired standard error (``compare-evals``,
-issue 14's rule).
+configuration (prior, default H) is worse by more than one paired standard error, in pixel AUC or in
+F1@0.5 (``compare-evals``, issue 14's rule).
 
     python -m tamperscope_training.select --shipped                       # the shipped model's figures
     python -m tamperscope_training.select --run runs/X --name X           # after evalrun.py
@@ -119,11 +119,13 @@ def compare(a: Path, b: Path, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def paired(cmp: dict, key: str) -> tuple[float, float] | None:
-    """(mean paired difference B - A, its standard error) of one map in a compare-evals result."""
+def paired(cmp: dict, key: str, metric: str = "auc") -> tuple[float, float] | None:
+    """(mean paired difference B - A, its standard error) of one map's pixel AUC (or, with
+    ``metric="f1"``, its F1@0.5) in a compare-evals result; None when it was not paired."""
+    d, se = ("diff", "diff_se") if metric == "auc" else ("f1_diff", "f1_diff_se")
     for row in cmp["pixel_level"]:
-        if row["map"] == key and row.get("diff_se") is not None:
-            return round(row["diff"], 4), round(row["diff_se"], 4)
+        if row["map"] == key and row.get(se) is not None:
+            return round(row[d], 4), round(row[se], 4)
     return None
 
 
@@ -171,8 +173,9 @@ def main(argv=None):
         guard = {}
         if casia_cmp is not None:
             for m in DEFAULT_MAPS:
-                d = paired(casia_cmp, m)
-                guard[m] = None if d is None else {"diff": d[0], "se": d[1], "ok": d[0] >= -d[1]}
+                for metric in ("auc", "f1"):
+                    d = paired(casia_cmp, m, metric)
+                    guard[f"{m} {metric}"] = None if d is None else {"diff": d[0], "se": d[1], "ok": d[0] >= -d[1]}
         c3 = bool(guard) and all(g is not None and g["ok"] for g in guard.values())
         res["against_shipped"] = {
             "best_variant_image_auc_neutral": [round(best(ship), 4), round(best(res), 4)],

@@ -55,6 +55,9 @@ def test_summarise_reads_pairs_variants_and_claims(tmp_path):
 
 
 def test_paired_reads_compare_evals_rows():
-    cmp = {"pixel_level": [{"map": "fused", "diff": 0.01234, "diff_se": 0.00456}, {"map": "prior", "diff": 0.1}]}
+    cmp = {"pixel_level": [{"map": "fused", "diff": 0.01234, "diff_se": 0.00456, "f1_diff": -0.03, "f1_diff_se": 0.01},
+                           {"map": "prior", "diff": 0.1}]}
     assert paired(cmp, "fused") == (0.0123, 0.0046)
+    assert paired(cmp, "fused", "f1") == (-0.03, 0.01)
+    assert paired(cmp, "prior", "f1") is None
     assert paired(cmp, "prior") is None and paired(cmp, "cam2") is None
