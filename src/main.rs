@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "app")]
 mod app;
 mod cli;
 
@@ -38,6 +39,19 @@ enum Command {
     VerifyReport(verify::VerifyArgs),
 }
 
+#[cfg(feature = "app")]
+fn open_app(image: Option<PathBuf>) -> anyhow::Result<bool> {
+    app::run(image)
+}
+
+/// A build without the `app` feature has only the command line.
+#[cfg(not(feature = "app"))]
+fn open_app(_image: Option<PathBuf>) -> anyhow::Result<bool> {
+    anyhow::bail!(
+        "this tamperscope was built without the desktop app (cargo feature `app`); use a subcommand, see --help"
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -48,7 +62,7 @@ fn main() -> ExitCode {
         Some(Command::Models(cmd)) => models::run(&cmd),
         Some(Command::Ela(args)) => ela::run(&args),
         Some(Command::VerifyReport(args)) => verify::run(&args),
-        None => app::run(cli.image),
+        None => open_app(cli.image),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
