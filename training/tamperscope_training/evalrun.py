@@ -54,6 +54,23 @@ outputs = {{ logit = "logit_b{v}", features = "features_b{v}", alpha = "alpha_b{
     return head + "".join(entries) + "".join("[[model]]" + b for b in kept)
 
 
+def eval_command(dataset: Path, manifest: Path, models: Path, classifiers, segmenters, out: Path) -> list[str]:
+    """``tamperscope eval`` of ``dataset`` with the given manifest's classifiers and segmenters."""
+    cmd = [str(BINARY), "eval", "--dataset", str(dataset), "--manifest", str(manifest), "--models", str(models),
+           "--out", str(out)]
+    for s in segmenters:
+        cmd += ["--segmenter", s]
+    for c in classifiers:
+        cmd += ["--classifier", c]
+    return cmd
+
+
+def compare_evals(a: Path, b: Path, out: Path, quiet: bool = False) -> None:
+    """``tamperscope compare-evals A B --out OUT`` (paired per-image differences, B minus A)."""
+    subprocess.run([str(BINARY), "compare-evals", str(a), str(b), "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL if quiet else None)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="training run folder (model.pt, summary.json)")
@@ -78,15 +95,11 @@ def main(argv=None):
         if entry["role"] != "classifier" and src.exists() and not dst.exists():
             dst.symlink_to(src)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    cmd = [str(BINARY), "eval", "--dataset", str(SHARED / "data" / "casia1" / "val"), "--manifest", str(manifest),
-           "--models", str(run), "--segmenter", "deeplabv3", "--segmenter", "felzenszwalb",
-           "--out", str(RESULTS / f"eval_casia_val_{args.name}.json")]
-    for v in model.variants:
-        cmd += ["--classifier", f"{args.name}-b{v}"]
-    subprocess.run(cmd, check=True)
-    subprocess.run([str(BINARY), "compare-evals", str(REPO / "models" / "measured.json"),
-                    str(RESULTS / f"eval_casia_val_{args.name}.json"),
-                    "--out", str(RESULTS / f"compare_shipped_vs_{args.name}.json")], check=True)
+    subprocess.run(eval_command(SHARED / "data" / "casia1" / "val", manifest, run,
+                                [f"{args.name}-b{v}" for v in model.variants], ["deeplabv3", "felzenszwalb"],
+                                RESULTS / f"eval_casia_val_{args.name}.json"), check=True)
+    compare_evals(REPO / "models" / "measured.json", RESULTS / f"eval_casia_val_{args.name}.json",
+                  RESULTS / f"compare_shipped_vs_{args.name}.json")
     if not args.skip_diagnose:
         subprocess.run([sys.executable, "-m", "tamperscope_training.diagnose", "--model", str(onnx), "--ela-scale",
                         str(scale), "--out", str(RESULTS / f"diagnosis_{args.name}.json")], check=True,

@@ -39,8 +39,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .data import BINARY, CACHE, REPO, SHARED, table_only_auc
-from .evalrun import RESULTS, candidate_manifest
+from .data import CACHE, REPO, table_only_auc
+from .evalrun import RESULTS, compare_evals, eval_command
 
 SELECT = CACHE / "select"
 SETS = {
@@ -65,11 +65,7 @@ def ensure_set(name: str) -> Path:
 def run_eval(dataset: Path, manifest: Path, models: Path, classifiers: list[str], out: Path) -> dict:
     """``tamperscope eval`` with DeepLabV3 (the default segmenter) -> its JSON (cached in ``out``)."""
     if not out.exists():
-        cmd = [str(BINARY), "eval", "--dataset", str(dataset), "--manifest", str(manifest), "--models", str(models),
-               "--segmenter", "deeplabv3", "--out", str(out)]
-        for c in classifiers:
-            cmd += ["--classifier", c]
-        subprocess.run(cmd, check=True)
+        subprocess.run(eval_command(dataset, manifest, models, classifiers, ["deeplabv3"], out), check=True)
     return json.loads(out.read_text())
 
 
@@ -114,8 +110,7 @@ def summarise(ev: dict, dataset: Path | None) -> dict:
 
 
 def compare(a: Path, b: Path, out: Path) -> dict:
-    subprocess.run([str(BINARY), "compare-evals", str(a), str(b), "--out", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
+    compare_evals(a, b, out, quiet=True)
     return json.loads(out.read_text())
 
 
