@@ -10,6 +10,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::jpeg::roundtrip_rgb;
 use crate::engine::raster::{AreaAccumulator, Map, resize_area, row_ranges, threads};
 use crate::error::{EngineError, Result};
 
@@ -50,37 +51,30 @@ pub struct SignedEla {
 
 /// Identity of the ELA's JPEG round trip: codec, version and settings. Every change that
 /// alters E changes this string (training keys its cached tensors by it).
-pub const ELA_CODEC: &str =
-    "image 0.25 JpegEncoder 4:2:0; decode image 0.25 (zune-jpeg 0.5); input decode zune-jpeg 0.5";
+pub const ELA_CODEC: &str = "libjpeg-turbo-rs 0.9: encode jpeg_set_quality 4:2:0 islow; \
+                             decode islow fancy-upsampling; input decode the same";
 
 /// Margin (rows) encoded around each strip: one MCU of 4:2:0 JPEG.
 const MARGIN: usize = 16;
 
-/// Re-encode as JPEG at `quality` with this crate's encoder and decode again.
+/// Re-encode as JPEG at `quality` and decode again ([`crate::engine::jpeg::roundtrip_rgb`]).
 pub fn jpeg_roundtrip(rgb: &RgbImage, quality: u8) -> Result<RgbImage> {
-    let mut buf = Vec::new();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
-    rgb.write_with_encoder(encoder)
-        .map_err(|e| EngineError::Other(format!("JPEG re-encoding for ELA failed: {e}")))?;
-    let decoded = image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
-        .map_err(|e| EngineError::Other(format!("JPEG decoding for ELA failed: {e}")))?;
-    Ok(decoded.to_rgb8())
+    let (w, h) = (rgb.width(), rgb.height());
+    let out = roundtrip_rgb(rgb.as_raw(), w as usize, h as usize, quality)?;
+    RgbImage::from_raw(w, h, out)
+        .ok_or_else(|| EngineError::Other("JPEG round trip returned a short image".into()))
 }
 
-/// Round trip of rows `rows` (MCU-aligned start), through a margin-extended strip.
-/// Returns the recompressed rows `rows` only.
+/// Round trip of rows `rows` (MCU-aligned start), through a margin-extended strip that borrows
+/// the image's rows. Returns the recompressed rows `rows` only.
 fn roundtrip_rows(rgb: &RgbImage, quality: u8, rows: std::ops::Range<usize>) -> Result<Vec<u8>> {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let a = rows.start.saturating_sub(MARGIN);
     let b = (rows.end + MARGIN).min(h);
-    let strip = RgbImage::from_raw(
-        w as u32,
-        (b - a) as u32,
-        rgb.as_raw()[a * w * 3..b * w * 3].to_vec(),
-    )
-    .ok_or_else(|| EngineError::Other("strip buffer size".into()))?;
-    let j = jpeg_roundtrip(&strip, quality)?;
-    Ok(j.as_raw()[(rows.start - a) * w * 3..(rows.end - a) * w * 3].to_vec())
+    let mut j = roundtrip_rgb(&rgb.as_raw()[a * w * 3..b * w * 3], w, b - a, quality)?;
+    j.truncate((rows.end - a) * w * 3);
+    j.drain(..(rows.start - a) * w * 3);
+    Ok(j)
 }
 
 /// Apply `visit(y, e_row)` to every row of E = I - J (interleaved RGB floats), strips in

@@ -51,6 +51,10 @@ pub struct ImageInfo {
     pub height: u32,
     /// EXIF orientation tag (1-8), 1 when absent.
     pub exif_orientation: u8,
+    /// What decoding did beyond a plain decode ("first of 2 images", "12-bit samples scaled to
+    /// 8 bits", "GIF: first frame"), in words for the report; empty for an ordinary file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decode_notes: Vec<String>,
 }
 
 /// Read and decode an image file.
@@ -102,7 +106,9 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         .with_guessed_format()
         .map_err(|e| not_image(e.to_string()))?;
     let format = reader.format().ok_or_else(|| {
-        not_image("unrecognised file signature; JPEG, PNG, TIFF, WebP and BMP are supported".into())
+        not_image(
+            "unrecognised file signature; JPEG, PNG, TIFF, WebP, BMP and GIF are supported".into(),
+        )
     })?;
 
     // Header first: refuse huge images before the decoder allocates their pixels. The claimed size
@@ -121,7 +127,14 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
     if let Some(err) = header_dimensions(bytes).and_then(too_large) {
         return Err(err);
     }
-    let (stored_width, stored_height) = reader.into_dimensions().map_err(|e| corrupt(path, e))?;
+    let (stored_width, stored_height) = if format == image::ImageFormat::Jpeg {
+        crate::engine::jpeg::frame_size(bytes).ok_or_else(|| EngineError::CorruptImage {
+            path: path.to_path_buf(),
+            reason: "the JPEG has no frame header".into(),
+        })?
+    } else {
+        reader.into_dimensions().map_err(|e| corrupt(path, e))?
+    };
     if let Some(err) = too_large((stored_width, stored_height)) {
         return Err(err);
     }
@@ -134,20 +147,32 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         });
     }
 
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(stored_width);
-    limits.max_image_height = Some(stored_height);
-    // Decoders may need a few buffers of the image's size (16-bit, alpha); allow that and no more.
-    limits.max_alloc = Some(megapixels * 8 * 3 + (64 << 20));
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| corrupt(path, e))?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut dynamic = image::DynamicImage::from_decoder(decoder).map_err(|e| corrupt(path, e))?;
+    let (rgb, orientation, decode_notes) = if format == image::ImageFormat::Jpeg {
+        decode_jpeg(path, bytes)?
+    } else {
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(stored_width);
+        limits.max_image_height = Some(stored_height);
+        // Decoders may need a few buffers of the image's size (16-bit, alpha); allow that and
+        // no more.
+        limits.max_alloc = Some(megapixels * 8 * 3 + (64 << 20));
+        reader.limits(limits);
+        let mut decoder = reader.into_decoder().map_err(|e| corrupt(path, e))?;
+        let orientation = decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        let dynamic = image::DynamicImage::from_decoder(decoder).map_err(|e| corrupt(path, e))?;
+        let notes = if format == image::ImageFormat::Gif {
+            vec!["GIF: the first frame is analysed".to_string()]
+        } else {
+            Vec::new()
+        };
+        (dynamic.to_rgb8(), orientation, notes)
+    };
+    let mut dynamic = image::DynamicImage::ImageRgb8(rgb);
     dynamic.apply_orientation(orientation);
-    let rgb = dynamic.to_rgb8();
+    let rgb = dynamic.into_rgb8();
 
     let md5 = {
         use md5::Digest as _;
@@ -167,6 +192,7 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         width: rgb.width(),
         height: rgb.height(),
         exif_orientation: orientation_tag(orientation),
+        decode_notes,
     };
     let jpeg_bytes = (format == image::ImageFormat::Jpeg).then(|| std::sync::Arc::from(bytes));
     Ok(LoadedImage {
@@ -175,6 +201,36 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedImage> {
         info,
         jpeg_bytes,
     })
+}
+
+/// Decode a JPEG with the one JPEG codec of the engine ([`crate::engine::jpeg::decode_rgb`]);
+/// returns the stored-orientation pixels, the EXIF orientation to apply and the decoder's notes.
+fn decode_jpeg(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(RgbImage, image::metadata::Orientation, Vec<String>)> {
+    use crate::engine::jpeg::{JpegError, decode_rgb};
+    let d = decode_rgb(bytes).map_err(|e| match e {
+        JpegError::NotJpeg | JpegError::Unsupported(_) => EngineError::NotAnImage {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+        other => EngineError::CorruptImage {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    })?;
+    let rgb = RgbImage::from_raw(d.width as u32, d.height as u32, d.rgb).ok_or_else(|| {
+        EngineError::CorruptImage {
+            path: path.to_path_buf(),
+            reason: "the decoder returned a short image".into(),
+        }
+    })?;
+    let orientation = d
+        .exif_orientation
+        .and_then(image::metadata::Orientation::from_exif)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    Ok((rgb, orientation, d.notes))
 }
 
 /// Width and height claimed by a PNG (IHDR) or JPEG (SOFn) header, without decoding.

@@ -200,6 +200,218 @@ pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
     })
 }
 
+/// A JPEG decoded to 8-bit RGB, in the orientation it is stored in.
+#[derive(Debug, Clone)]
+pub struct DecodedJpeg {
+    pub width: usize,
+    pub height: usize,
+    /// Interleaved RGB, `height * width * 3` bytes, row-major.
+    pub rgb: Vec<u8>,
+    /// EXIF orientation tag (1-8) when the file has one; not applied here.
+    pub exif_orientation: Option<u8>,
+    /// Bits per sample of the frame (8 or 12).
+    pub precision: u8,
+    /// What the decoder did beyond a plain decode, in words ("12-bit samples scaled to 8 bits",
+    /// "CMYK converted to RGB", "first of 2 images"): the report shows them.
+    pub notes: Vec<String>,
+}
+
+fn codec_error(e: libjpeg_turbo_rs::JpegError) -> JpegError {
+    match e {
+        libjpeg_turbo_rs::JpegError::LimitExceeded { .. } => JpegError::Limit(e.to_string()),
+        libjpeg_turbo_rs::JpegError::Unsupported(m) => JpegError::Unsupported(m),
+        other => JpegError::Decode(other.to_string()),
+    }
+}
+
+/// The decoder's resource bounds: [`MAX_FRAME_PIXELS`], checked against the frame header
+/// before any sample buffer is allocated.
+fn decode_limits() -> libjpeg_turbo_rs::DecodeLimits {
+    libjpeg_turbo_rs::DecodeLimits {
+        max_pixels: MAX_FRAME_PIXELS,
+        ..Default::default()
+    }
+}
+
+/// Number of complete JPEG images in `bytes` (multi-picture files, MPO, and concatenated
+/// streams hold several): start-of-image markers at the top level, skipping marker segments
+/// and entropy-coded data.
+fn count_images(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(off) = bytes[i..].windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]) {
+        n += 1;
+        i += off + 2;
+        // Walk this image's segments to its end-of-image marker, so that an embedded EXIF
+        // thumbnail (inside APP1) is not counted.
+        loop {
+            if i + 4 > bytes.len() || bytes[i] != 0xFF {
+                return n;
+            }
+            let m = bytes[i + 1];
+            if m == 0xD9 {
+                i += 2;
+                break;
+            }
+            if m == 0xFF {
+                i += 1;
+                continue;
+            }
+            let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+            i += 2 + len;
+            if m == 0xDA {
+                // Entropy-coded data: skip to the next marker that is not a stuffed byte or
+                // a restart marker.
+                while i + 1 < bytes.len()
+                    && !(bytes[i] == 0xFF
+                        && bytes[i + 1] != 0
+                        && !(0xD0..=0xD7).contains(&bytes[i + 1]))
+                {
+                    i += 1;
+                }
+            }
+        }
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    n
+}
+
+/// Decode a JPEG file to 8-bit RGB with libjpeg-turbo-rs: accurate integer IDCT (`JDCT_ISLOW`)
+/// and fancy (triangle-filter) chroma upsampling, libjpeg's defaults, so the pixels equal what
+/// `djpeg` writes. Baseline, extended, progressive, arithmetic-coded and lossless frames,
+/// restart markers and every chroma subsampling are decoded. Greyscale is replicated to three
+/// channels; CMYK and YCCK frames are converted as Adobe's inverted inks (R = C K / 255, ...);
+/// 12-bit samples are scaled to 8 bits (`>> 4`); of a multi-picture file the first image is
+/// decoded. Each of these is said in [`DecodedJpeg::notes`].
+///
+/// Errors: [`JpegError::NotJpeg`]; [`JpegError::Limit`] for a frame over
+/// [`MAX_FRAME_PIXELS`], refused from the header before allocation; [`JpegError::Decode`] for
+/// damaged data; [`JpegError::Unsupported`] for layouts the codec refuses.
+pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
+    use libjpeg_turbo_rs::{ColorSpace, Decoder, PixelFormat};
+    if !is_jpeg(bytes) {
+        return Err(JpegError::NotJpeg);
+    }
+    if let Some((w, h)) = frame_size(bytes)
+        && w as u64 * h as u64 > MAX_FRAME_PIXELS
+    {
+        return Err(JpegError::Limit(format!(
+            "the frame claims {w} x {h} pixels, over the {} MP limit",
+            MAX_FRAME_PIXELS / 1_000_000
+        )));
+    }
+    let mut decoder = Decoder::new_with_limits(bytes, decode_limits()).map_err(codec_error)?;
+    let header = decoder.header();
+    let precision = header.precision;
+    let (width, height) = (header.width as usize, header.height as usize);
+    let components = header.components.len();
+    let exif_orientation = decoder.exif_orientation();
+    let colour = decoder.jpeg_color_space();
+    let inks = matches!(colour, ColorSpace::Cmyk | ColorSpace::Ycck);
+    let mut notes = Vec::new();
+    let images = count_images(bytes);
+    if images > 1 {
+        notes.push(format!(
+            "the file holds {images} JPEG images (multi-picture); the first is analysed"
+        ));
+    }
+    if inks {
+        notes.push(format!(
+            "{} JPEG converted to RGB as Adobe's inverted inks (no colour profile applied)",
+            if colour == ColorSpace::Ycck {
+                "YCCK"
+            } else {
+                "CMYK"
+            }
+        ));
+    }
+    // Interleaved 8-bit samples, `channels` per pixel.
+    let (samples, channels) = if precision > 8 {
+        let img =
+            libjpeg_turbo_rs::precision::decompress_12bit_with_limits(bytes, &decode_limits())
+                .map_err(codec_error)?;
+        notes.push(format!(
+            "{precision}-bit samples scaled to 8 bits (the models and the compression evidence assume 8-bit JPEG)"
+        ));
+        let samples: Vec<u8> = img
+            .data
+            .iter()
+            .map(|&v| (v.clamp(0, 4095) >> 4) as u8)
+            .collect();
+        (samples, img.num_components)
+    } else {
+        decoder.set_output_format(if inks {
+            PixelFormat::Cmyk
+        } else if components == 1 {
+            PixelFormat::Grayscale
+        } else {
+            PixelFormat::Rgb
+        });
+        let img = decoder.decode_image().map_err(codec_error)?;
+        let channels = img.pixel_format.bytes_per_pixel();
+        (img.data, channels)
+    };
+    let n = width * height;
+    if samples.len() < n * channels {
+        return Err(JpegError::Decode(
+            "the decoder returned too few samples".into(),
+        ));
+    }
+    let rgb = match channels {
+        3 => samples,
+        1 => samples[..n].iter().flat_map(|&g| [g, g, g]).collect(),
+        4 => samples[..n * 4]
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let k = p[3] as u32;
+                let ink = |c: u8| ((c as u32 * k + 127) / 255) as u8;
+                [ink(p[0]), ink(p[1]), ink(p[2])]
+            })
+            .collect(),
+        c => {
+            return Err(JpegError::Unsupported(format!(
+                "{c} colour components per pixel"
+            )));
+        }
+    };
+    Ok(DecodedJpeg {
+        width,
+        height,
+        rgb,
+        exif_orientation,
+        precision,
+        notes,
+    })
+}
+
+/// The JPEG round trip of the ELA (METHOD.md section 1, J = JPEG_q(I)): encode `rgb`
+/// (`height` rows of `width * 3` bytes) as libjpeg's `cjpeg -quality q` does (IJG tables
+/// scaled by `jpeg_set_quality`, 4:2:0, accurate integer DCT) and decode it again as
+/// [`decode_rgb`] does. Returns `height * width * 3` bytes. The pixels are borrowed, not
+/// copied.
+///
+/// Errors: [`JpegError::Decode`] if the codec fails (it does not on valid sizes).
+pub fn roundtrip_rgb(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    quality: u8,
+) -> Result<Vec<u8>, JpegError> {
+    use libjpeg_turbo_rs::{DctMethod, Decoder, Encoder, PixelFormat, Subsampling};
+    let jpeg = Encoder::new(rgb, width, height, PixelFormat::Rgb)
+        .quality(quality)
+        .subsampling(Subsampling::S420)
+        .dct_method(DctMethod::IsLow)
+        .encode()
+        .map_err(codec_error)?;
+    let mut decoder = Decoder::new(&jpeg).map_err(codec_error)?;
+    decoder.set_output_format(PixelFormat::Rgb);
+    decoder.set_dct_method(DctMethod::IsLow);
+    Ok(decoder.decode_image().map_err(codec_error)?.data)
+}
+
 /// The IJG (libjpeg `jpeg_set_quality`) luminance table at quality `q` (1-100), natural order.
 pub fn ijg_luma_table(q: u8) -> [u16; 64] {
     let q = q.clamp(1, 100) as u32;
