@@ -135,7 +135,7 @@ fi
 
 if [ "$ORT_ONLY" = 0 ] && [ "${TAMPERSCOPE_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   need=()
-  for p in xvfb mesa-vulkan-drivers libvulkan1 poppler-utils libxkbcommon-x11-0 libgl1 libegl1 unzip; do
+  for p in xvfb mesa-vulkan-drivers libvulkan1 poppler-utils libjpeg-turbo-progs libxkbcommon-x11-0 libgl1 libegl1 unzip; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then

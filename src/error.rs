@@ -77,12 +77,6 @@ pub enum EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-impl From<crate::engine::jpeg::JpegError> for EngineError {
-    fn from(e: crate::engine::jpeg::JpegError) -> Self {
-        EngineError::Other(format!("JPEG codec: {e}"))
-    }
-}
-
 impl From<ort::Error> for EngineError {
     fn from(e: ort::Error) -> Self {
         EngineError::Runtime(e.to_string())

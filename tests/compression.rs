@@ -23,9 +23,9 @@ const REGION: (u32, u32, u32, u32) = (197, 133, 168, 128);
 /// A photo with no JPEG history: the bundled sample (itself a JPEG) scaled by 4/7, a factor that
 /// puts its old 8x8 lattice at no integer period of the new grid, then cropped.
 fn photo() -> RgbImage {
-    let img = image::open(common::sample("kleiber_authentic.jpg"))
+    let img = tamperscope::engine::imageio::load_image(&common::sample("kleiber_authentic.jpg"))
         .expect("bundled sample decodes")
-        .to_rgb8();
+        .rgb;
     assert_eq!((img.width(), img.height()), (1024, 576), "sample size");
     let small = image::imageops::resize(&img, 585, 329, image::imageops::FilterType::Lanczos3);
     image::imageops::crop_imm(&small, 36, 20, W, H).to_image()
@@ -44,7 +44,9 @@ fn jpeg(img: &RgbImage, q: u8) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> RgbImage {
-    image::load_from_memory(bytes).expect("decode").to_rgb8()
+    tamperscope::engine::imageio::decode_image_bytes(std::path::Path::new("generated.jpg"), bytes)
+        .expect("decode")
+        .rgb
 }
 
 /// `dst` with the rectangle REGION replaced by `src` read at REGION shifted by `(dx, dy)`.

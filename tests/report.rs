@@ -493,12 +493,12 @@ fn existing_report_is_kept_unless_forced() {
 
 /// Eight small distinct images (crops of the samples) and one broken file, in a tree.
 fn batch_folder(dir: &Path) {
-    let a = image::open(common::sample("kleiber_spliced.jpg"))
-        .expect("a")
-        .to_rgb8();
-    let b = image::open(common::sample("ladybird_copymove.jpg"))
-        .expect("b")
-        .to_rgb8();
+    let load = |s: &str| {
+        tamperscope::engine::imageio::load_image(&common::sample(s))
+            .expect("sample")
+            .rgb
+    };
+    let (a, b) = (load("kleiber_spliced.jpg"), load("ladybird_copymove.jpg"));
     std::fs::create_dir_all(dir.join("sub/deeper")).expect("mkdir");
     for i in 0..8u32 {
         let src = if i % 2 == 0 { &a } else { &b };
@@ -509,8 +509,21 @@ fn batch_folder(dir: &Path) {
             _ => "sub/deeper/",
         };
         let ext = if i % 4 == 3 { "png" } else { "jpg" };
-        crop.save(dir.join(format!("{sub}img{i}.{ext}")))
-            .expect("save");
+        let path = dir.join(format!("{sub}img{i}.{ext}"));
+        if ext == "jpg" {
+            let jpeg = libjpeg_turbo_rs::compress(
+                crop.as_raw(),
+                240,
+                180,
+                libjpeg_turbo_rs::PixelFormat::Rgb,
+                90,
+                libjpeg_turbo_rs::Subsampling::S420,
+            )
+            .expect("encode");
+            std::fs::write(path, jpeg).expect("save");
+        } else {
+            crop.save(path).expect("save");
+        }
     }
     std::fs::write(
         dir.join("sub/broken.jpg"),

@@ -680,6 +680,9 @@ impl TamperscopeApp {
                 info.format,
                 &info.sha256[..info.sha256.len().min(12)]
             ));
+            for note in &info.decode_notes {
+                ui.weak(note);
+            }
         }
         let done = doc
             .stages

@@ -46,9 +46,16 @@ fn generated_image(dir: &Path) -> PathBuf {
         }
     }
     let path = dir.join("generated_splice.jpg");
-    let file = std::fs::File::create(&path).expect("create test image");
-    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(file, 85);
-    enc.encode_image(&img).expect("encode test image");
+    let bytes = libjpeg_turbo_rs::compress(
+        img.as_raw(),
+        img.width() as usize,
+        img.height() as usize,
+        libjpeg_turbo_rs::PixelFormat::Rgb,
+        85,
+        libjpeg_turbo_rs::Subsampling::S420,
+    )
+    .expect("encode test image");
+    std::fs::write(&path, bytes).expect("write test image");
     path
 }
 

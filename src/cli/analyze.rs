@@ -640,6 +640,9 @@ fn print_summary(rec: &tamperscope::outputs::output::AnalysisRecord) {
         rec.input.info.height,
         &rec.input.info.sha256[..12]
     );
+    for note in &rec.input.info.decode_notes {
+        println!("  decoding: {note}");
+    }
     for v in &rec.classifier.variants {
         println!(
             "  classifier b{}: p = {:.3} ({})",

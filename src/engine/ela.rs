@@ -60,9 +60,13 @@ const MARGIN: usize = 16;
 /// Re-encode as JPEG at `quality` and decode again ([`crate::engine::jpeg::roundtrip_rgb`]).
 pub fn jpeg_roundtrip(rgb: &RgbImage, quality: u8) -> Result<RgbImage> {
     let (w, h) = (rgb.width(), rgb.height());
-    let out = roundtrip_rgb(rgb.as_raw(), w as usize, h as usize, quality)?;
+    let out = roundtrip_rgb(rgb.as_raw(), w as usize, h as usize, quality).map_err(codec)?;
     RgbImage::from_raw(w, h, out)
         .ok_or_else(|| EngineError::Other("JPEG round trip returned a short image".into()))
+}
+
+fn codec(e: crate::engine::jpeg::JpegError) -> EngineError {
+    EngineError::Other(format!("JPEG round trip for ELA failed: {e}"))
 }
 
 /// Round trip of rows `rows` (MCU-aligned start), through a margin-extended strip that borrows
@@ -71,14 +75,22 @@ fn roundtrip_rows(rgb: &RgbImage, quality: u8, rows: std::ops::Range<usize>) -> 
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let a = rows.start.saturating_sub(MARGIN);
     let b = (rows.end + MARGIN).min(h);
-    let mut j = roundtrip_rgb(&rgb.as_raw()[a * w * 3..b * w * 3], w, b - a, quality)?;
+    let mut j =
+        roundtrip_rgb(&rgb.as_raw()[a * w * 3..b * w * 3], w, b - a, quality).map_err(codec)?;
     j.truncate((rows.end - a) * w * 3);
     j.drain(..(rows.start - a) * w * 3);
     Ok(j)
 }
 
-/// Apply `visit(y, e_row)` to every row of E = I - J (interleaved RGB floats), strips in
-/// parallel; each strip folds its rows into its own state `S`, and the states are returned.
+/// Largest strip re-encoded at once, in pixels. Each strip in flight holds the codec's planes,
+/// coefficients and decoded rows (about 10 bytes per pixel), so this bounds the ELA's memory at
+/// any image size: an 80 MP photo is cut into about 20 strips, not one per core.
+const MAX_STRIP_PIXELS: usize = 4_000_000;
+
+/// Apply `visit(y, e_row)` to every row of E = I - J (interleaved RGB floats). Worker `k` of
+/// [`threads`] takes strips `k, k + workers, ...` (a fixed assignment, so that the float sums are
+/// the same on every run) and folds their rows into its own state `S`; the states are returned
+/// in worker order.
 fn for_each_ela_row<S: Send>(
     rgb: &RgbImage,
     quality: u8,
@@ -86,23 +98,30 @@ fn for_each_ela_row<S: Send>(
     visit: impl Fn(&mut S, usize, &[f32]) + Sync,
 ) -> Result<Vec<S>> {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    let ranges = row_ranges(h, threads(), MARGIN);
+    let workers = threads();
+    // At least one strip per worker, more when a strip would exceed MAX_STRIP_PIXELS, and a
+    // multiple of the workers so they finish together.
+    let by_size = (w * h).div_ceil(MAX_STRIP_PIXELS);
+    let strips = by_size.div_ceil(workers).max(1) * workers;
+    let ranges = row_ranges(h, strips, MARGIN);
+    let workers = workers.min(ranges.len());
     std::thread::scope(|scope| {
-        let handles: Vec<_> = ranges
-            .into_iter()
-            .map(|rows| {
-                let (init, visit) = (&init, &visit);
+        let handles: Vec<_> = (0..workers)
+            .map(|k| {
+                let (init, visit, ranges) = (&init, &visit, &ranges);
                 scope.spawn(move || -> Result<S> {
-                    let j = roundtrip_rows(rgb, quality, rows.clone())?;
                     let mut state = init();
                     let mut e_row = vec![0f32; w * 3];
-                    for y in rows.clone() {
-                        let src = &rgb.as_raw()[y * w * 3..(y + 1) * w * 3];
-                        let rec = &j[(y - rows.start) * w * 3..(y - rows.start + 1) * w * 3];
-                        for ((e, &a), &b) in e_row.iter_mut().zip(src).zip(rec) {
-                            *e = a as f32 - b as f32;
+                    for rows in ranges.iter().skip(k).step_by(workers) {
+                        let j = roundtrip_rows(rgb, quality, rows.clone())?;
+                        for y in rows.clone() {
+                            let src = &rgb.as_raw()[y * w * 3..(y + 1) * w * 3];
+                            let rec = &j[(y - rows.start) * w * 3..(y - rows.start + 1) * w * 3];
+                            for ((e, &a), &b) in e_row.iter_mut().zip(src).zip(rec) {
+                                *e = a as f32 - b as f32;
+                            }
+                            visit(&mut state, y, &e_row);
                         }
-                        visit(&mut state, y, &e_row);
                     }
                     Ok(state)
                 })

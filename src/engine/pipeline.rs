@@ -16,7 +16,7 @@ use crate::engine::compression::{CompressionEvidence, CompressionParams};
 use crate::engine::copymove::{CopyMove, CopyMoveParams};
 use crate::engine::ela::{SignedEla, signed_ela};
 use crate::engine::imageio::{ImageInfo, LoadedImage, load_image};
-use crate::engine::raster::{AreaAccumulator, Map, resize_area, row_ranges, threads, working_size};
+use crate::engine::raster::{AreaAccumulator, Map, row_ranges, threads, working_size};
 use crate::engine::refine::{Likelihoods, refine};
 use crate::engine::segment::felzenszwalb::{self, FelzenszwalbParams};
 use crate::engine::segment::sam::{SamParams, SamSegmenter};
@@ -306,22 +306,19 @@ pub fn compression_maps(
         };
     }
     let ev = crate::engine::compression::analyze(&coefs, params);
-    let to_working = |m: Map| {
-        let m = orient_map(&m, image.info.exif_orientation);
-        if (m.width, m.height) == (w, h) {
-            m
-        } else {
-            Map::new(w, h, resize_area(&m.data, m.width, m.height, w, h))
-        }
-    };
-    let adjpg = to_working(ev.adjpg.map.to_pixels(ev.width, ev.height));
+    // Resample in the stored orientation to the working size (transposed for EXIF tags 5-8),
+    // then orient the small map: orienting at native resolution cost gigabytes at 80 MP.
+    let o = image.info.exif_orientation;
+    let (sw, sh) = if (5..=8).contains(&o) { (h, w) } else { (w, h) };
+    let to_working = |m: Map| orient_map(&m, o);
+    let adjpg = to_working(ev.adjpg.map.to_pixels_resized(ev.width, ev.height, sw, sh));
     let na = ev
         .na
         .as_ref()
-        .map(|n| to_working(n.map.to_pixels(ev.width, ev.height)));
+        .map(|n| to_working(n.map.to_pixels_resized(ev.width, ev.height, sw, sh)));
     let has_trace = ev.adjpg.used() > 0 || ev.na.is_some();
     let combined_log_odds =
-        has_trace.then(|| reference_to_majority(to_working(ev.combined_log_odds_pixels())));
+        has_trace.then(|| reference_to_majority(to_working(ev.combined_log_odds_resized(sw, sh))));
     let combined = combined_log_odds.as_ref().map(|l| {
         Map::new(
             l.width,

@@ -778,6 +778,9 @@ pub fn header_rows(doc: &ReportDoc) -> Vec<(String, String)> {
         )
     };
     rows.push(("EXIF".into(), exif));
+    if !i.decode_notes.is_empty() {
+        rows.push(("Decoding".into(), i.decode_notes.join("; ")));
+    }
     rows.push(("Analysed".into(), doc.created_utc.clone()));
     rows.push((
         "Tool".into(),
