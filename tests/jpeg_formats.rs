@@ -25,6 +25,15 @@ fn picture(w: usize, h: usize) -> Vec<u8> {
     px
 }
 
+/// The decoder said what it did: one of its notes contains `what`.
+fn assert_note(img: &LoadedImage, what: &str) {
+    assert!(
+        img.info.decode_notes.iter().any(|n| n.contains(what)),
+        "no note with {what:?}: {:?}",
+        img.info.decode_notes
+    );
+}
+
 fn decode(bytes: &[u8]) -> LoadedImage {
     decode_image_bytes(Path::new("generated.jpg"), bytes).expect("decodes")
 }
@@ -115,11 +124,7 @@ fn twelve_bit_jpeg_is_scaled_to_eight_bits_and_said_so() {
     let img = decode(&jpeg);
     assert_eq!((img.info.width, img.info.height), (w as u32, h as u32));
     assert!(mean_abs_diff(img.rgb.as_raw(), &px) < 3.0);
-    assert!(
-        img.info.decode_notes.iter().any(|n| n.contains("12-bit")),
-        "{:?}",
-        img.info.decode_notes
-    );
+    assert_note(&img, "12-bit");
 }
 
 #[test]
@@ -138,11 +143,7 @@ fn cmyk_and_ycck_are_converted_as_adobe_inks() {
         .expect("encode");
     let img = decode(&jpeg);
     assert!(mean_abs_diff(img.rgb.as_raw(), &px) < 4.0);
-    assert!(
-        img.info.decode_notes.iter().any(|n| n.contains("CMYK")),
-        "{:?}",
-        img.info.decode_notes
-    );
+    assert_note(&img, "CMYK");
     // The same planes declared YCCK (Adobe APP14 transform 2): the first three are Y, Cb, Cr
     // of the inverted inks, so R = 255 - (Y + 1.402 (Cr - 128)) at K = 255 (JFIF, T.871).
     let app14 = jpeg
@@ -152,11 +153,7 @@ fn cmyk_and_ycck_are_converted_as_adobe_inks() {
     assert_eq!(jpeg[app14 + 15], 0, "CMYK transform");
     jpeg[app14 + 15] = 2;
     let img = decode(&jpeg);
-    assert!(
-        img.info.decode_notes.iter().any(|n| n.contains("YCCK")),
-        "{:?}",
-        img.info.decode_notes
-    );
+    assert_note(&img, "YCCK");
     let want: Vec<u8> = px
         .chunks_exact(3)
         .flat_map(|p| {
@@ -188,14 +185,7 @@ fn multi_picture_file_analyses_its_first_image() {
     let img = decode(&file);
     assert_eq!((img.info.width, img.info.height), (w as u32, h as u32));
     assert_eq!(img.rgb.as_raw(), decode(&enc(&first, w, h)).rgb.as_raw());
-    assert!(
-        img.info
-            .decode_notes
-            .iter()
-            .any(|n| n.contains("2 JPEG images")),
-        "{:?}",
-        img.info.decode_notes
-    );
+    assert_note(&img, "2 JPEG images");
     // A single image with EXIF is one image.
     let single = decode(&enc(&first, w, h));
     assert!(single.info.decode_notes.is_empty());
@@ -277,14 +267,7 @@ fn gif_first_frame_is_analysed_and_said_so() {
         img.rgb.pixels().all(|p| p.0[0] < 60),
         "the first (dark) frame"
     );
-    assert!(
-        img.info
-            .decode_notes
-            .iter()
-            .any(|n| n.contains("first frame")),
-        "{:?}",
-        img.info.decode_notes
-    );
+    assert_note(&img, "first frame");
     assert!(img.jpeg_bytes.is_none());
 }
 

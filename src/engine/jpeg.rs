@@ -105,13 +105,9 @@ pub fn is_jpeg(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF])
 }
 
-/// Read the quantised DCT coefficients and quantisation tables of a JPEG file as stored.
-///
-/// Errors: [`JpegError::NotJpeg`] for other formats; [`JpegError::Decode`] for damaged or
-/// truncated entropy-coded data (the library's message); [`JpegError::Limit`] for a frame over
-/// [`MAX_FRAME_PIXELS`], refused before any allocation; [`JpegError::BadTable`] for a
-/// quantisation step of 0; [`JpegError::Unsupported`] for a frame with no component.
-pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
+/// What both readers check before the codec allocates anything: a JPEG signature, and a frame
+/// header claiming at most [`MAX_FRAME_PIXELS`].
+fn check_header(bytes: &[u8]) -> Result<(), JpegError> {
     if !is_jpeg(bytes) {
         return Err(JpegError::NotJpeg);
     }
@@ -123,6 +119,17 @@ pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
             MAX_FRAME_PIXELS / 1_000_000
         )));
     }
+    Ok(())
+}
+
+/// Read the quantised DCT coefficients and quantisation tables of a JPEG file as stored.
+///
+/// Errors: [`JpegError::NotJpeg`] for other formats; [`JpegError::Decode`] for damaged or
+/// truncated entropy-coded data (the library's message); [`JpegError::Limit`] for a frame over
+/// [`MAX_FRAME_PIXELS`], refused before any allocation; [`JpegError::BadTable`] for a
+/// quantisation step of 0; [`JpegError::Unsupported`] for a frame with no component.
+pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
+    check_header(bytes)?;
     let c =
         libjpeg_turbo_rs::read_coefficients(bytes).map_err(|e| JpegError::Decode(e.to_string()))?;
     if c.components.is_empty() {
@@ -291,17 +298,7 @@ fn count_images(bytes: &[u8]) -> usize {
 /// damaged data; [`JpegError::Unsupported`] for layouts the codec refuses.
 pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
     use libjpeg_turbo_rs::{ColorSpace, Decoder, PixelFormat};
-    if !is_jpeg(bytes) {
-        return Err(JpegError::NotJpeg);
-    }
-    if let Some((w, h)) = frame_size(bytes)
-        && w as u64 * h as u64 > MAX_FRAME_PIXELS
-    {
-        return Err(JpegError::Limit(format!(
-            "the frame claims {w} x {h} pixels, over the {} MP limit",
-            MAX_FRAME_PIXELS / 1_000_000
-        )));
-    }
+    check_header(bytes)?;
     let mut decoder = Decoder::new_with_limits(bytes, decode_limits()).map_err(codec_error)?;
     let header = decoder.header();
     let precision = header.precision;
