@@ -145,6 +145,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
                 t,
             );
         }
+        // The copy-move search (issue 15) runs on the working image, as in `analyze`.
+        if let Some(p) = &engine.params.copy_move {
+            let t = Instant::now();
+            let cm = tamperscope::engine::pipeline::copy_move_evidence(&prepared, p);
+            clock(&format!("copy-move ({} regions)", cm.regions.len()), t);
+        }
         if run > 0 {
             for (n, ms) in times {
                 record(&n, ms, &mut samples);
