@@ -179,8 +179,8 @@ fn models_verify_reports_hashes() {
     );
 }
 
-#[test]
-fn eval_computes_section_7_on_a_small_labelled_set() {
+/// The bundled samples as a labelled dataset: a splice and a copy-move with masks, an authentic.
+fn small_labelled_set() -> tempfile::TempDir {
     let data = tempfile::tempdir().expect("tmp");
     for f in [
         "kleiber_spliced.jpg",
@@ -196,6 +196,12 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
         "image,label,kind,mask\nkleiber_spliced.jpg,1,splicing,kleiber_spliced_mask.png\nladybird_copymove.jpg,1,copy-move,ladybird_copymove_mask.png\nkleiber_authentic.jpg,0,authentic,\n",
     )
     .expect("labels");
+    data
+}
+
+#[test]
+fn eval_computes_section_7_on_a_small_labelled_set() {
+    let data = small_labelled_set();
     let out = data.path().join("eval.json");
     let o = tamperscope()
         .args(["eval", "--segmenter", "felzenszwalb", "--dataset"])
@@ -230,6 +236,9 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
         assert_eq!(m["images"], 2, "{key}");
     }
     assert!(json["pixel_level_by_kind"]["splicing"]["fused"]["auc"].is_number());
+    // The copy-move search runs only when asked for; no convention file, none recorded.
+    assert!(json["pixel_level"]["copymove"].is_null());
+    assert!(json["mask_convention"].is_null());
     // Per-image records, named as labels.csv names them; their pixel AUCs average to the table's.
     let records = json["per_image"].as_array().expect("per-image records");
     assert_eq!(records.len(), 3);
@@ -248,6 +257,57 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
         stdout.contains("pixel level") && !stdout.contains("untrained stand-in"),
         "{stdout}"
     );
+}
+
+#[test]
+fn eval_scores_the_copy_move_map_and_records_the_mask_convention() {
+    let data = small_labelled_set();
+    std::fs::write(data.path().join("mask_convention.txt"), "copy-only\n").expect("convention");
+    let out = data.path().join("eval.json");
+    let o = tamperscope()
+        .args([
+            "eval",
+            "--copy-move",
+            "--segmenter",
+            "felzenszwalb",
+            "--dataset",
+        ])
+        .arg(data.path())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("json")).expect("parses");
+    assert_eq!(json["mask_convention"], "copy-only");
+    let m = &json["pixel_level"]["copymove"];
+    assert_eq!(m["images"], 2, "{m}");
+    // The bundled clone is found: its map overlaps the marked copy.
+    let cm = json["pixel_level_by_kind"]["copy-move"]["copymove"]["auc"]
+        .as_f64()
+        .expect("copy-move AUC");
+    assert!(cm > 0.6, "copy-move map AUC on the bundled clone {cm}");
+    assert!(json["image_level"]["variants"]["copy-move"]["auc"].is_number());
+    // An explicit flag overrides the file.
+    let o = tamperscope()
+        .args([
+            "eval",
+            "--limit",
+            "1",
+            "--mask-convention",
+            "source-and-copy",
+        ])
+        .args(["--segmenter", "felzenszwalb", "--dataset"])
+        .arg(data.path())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("json")).expect("parses");
+    assert_eq!(json["mask_convention"], "source-and-copy");
 }
 
 #[test]

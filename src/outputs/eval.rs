@@ -214,7 +214,8 @@ pub fn image_metrics(probs: &[f32], labels: &[bool]) -> ImageMetrics {
 /// The maps of one analysis that are scored, by name: the paper's configuration (fused, cam<i>,
 /// refined:<segmenter>:<variant>, all with `A` as the prior), the compression-history maps
 /// (adjpg, nadjpg, compression), the default prior and its refined maps
-/// (prior, refined_dq:<segmenter>:<variant>), and the two baselines. A compression map that is
+/// (prior, refined_dq:<segmenter>:<variant>), the copy-move map when the search ran (copymove),
+/// and the two baselines. A compression map that is
 /// absent (not a JPEG, no misaligned grid) is scored as a flat 0.5: no evidence either way.
 pub fn maps_to_score(analysis: &Analysis) -> Vec<(String, Map)> {
     let (w, h) = (analysis.fused.width, analysis.fused.height);
@@ -234,6 +235,11 @@ pub fn maps_to_score(analysis: &Analysis) -> Vec<(String, Map)> {
             .unwrap_or_else(flat),
     ));
     out.push(("prior".into(), analysis.prior.clone()));
+    if let Some(cm) = &analysis.copy_move
+        && (cm.map.width, cm.map.height) == (w, h)
+    {
+        out.push(("copymove".into(), cm.map.clone()));
+    }
     for s in &analysis.segmenters {
         for variant in SimilarityVariant::ALL {
             for (key, prior) in [
@@ -279,6 +285,9 @@ pub struct ImageRecord {
 pub struct EvalReport {
     pub schema: String,
     pub dataset: String,
+    /// How the masks mark a copy-move ("copy-only", "source-and-copy"); `None` when unstated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_convention: Option<String>,
     pub images_listed: usize,
     pub images_analysed: usize,
     pub failures: Vec<(String, String)>,
