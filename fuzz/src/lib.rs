@@ -13,6 +13,14 @@ use std::path::Path;
 /// to keep one execution short (the decode stage is where hostile sizes matter).
 pub const MAX_ANALYSED_PIXELS: u64 = 1_000_000;
 
+/// True when a panic happened inside the JPEG codec crate: the engine contains those
+/// (`engine::jpeg`, reported as a decode error), so they are the codec's bugs, not crashes of
+/// tamperscope. Every other panic, in any thread, is ours.
+pub fn panic_is_contained(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    info.location()
+        .is_some_and(|l| l.file().contains(tamperscope::engine::jpeg::CODEC_SOURCE))
+}
+
 /// Run every stage on `data`. Returns a short description of how far the input got
 /// (for the triage runner); never panics unless the engine does.
 pub fn run(data: &[u8]) -> String {

@@ -25,7 +25,7 @@ pub const IJG_LUMA_Q50: [u16; 64] = [
 pub enum JpegError {
     #[error("not a JPEG file (no start-of-image marker)")]
     NotJpeg,
-    #[error("the JPEG's coefficient data cannot be read: {0}")]
+    #[error("the JPEG data cannot be decoded: {0}")]
     Decode(String),
     #[error("unsupported JPEG layout: {0}")]
     Unsupported(String),
@@ -105,11 +105,40 @@ pub fn is_jpeg(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF])
 }
 
+/// Source folder of the codec crate, as it appears in a panic's location: a panic there is the
+/// codec's bug on a hostile file, contained by [`contained`] and reported as an error. Fuzzing and
+/// the regression test count every other panic as ours.
+pub const CODEC_SOURCE: &str = "libjpeg-turbo-rs-";
+
+/// Run a codec call so that a panic inside the codec (seen on fuzzed CMYK frames with unusual
+/// sampling factors, libjpeg-turbo-rs 0.9.0 `decode/color.rs`) becomes [`JpegError::Decode`]
+/// instead of taking the analysis, or the app, down.
+fn contained<T>(f: impl FnOnce() -> Result<T, JpegError>) -> Result<T, JpegError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(JpegError::Decode(format!(
+            "the JPEG decoder (libjpeg-turbo-rs) failed on this file ({msg}); it is damaged or \
+             uses a layout the decoder does not handle"
+        )))
+    })
+}
+
 /// What both readers check before the codec allocates anything: a JPEG signature, and a frame
 /// header claiming at most [`MAX_FRAME_PIXELS`].
 fn check_header(bytes: &[u8]) -> Result<(), JpegError> {
     if !is_jpeg(bytes) {
         return Err(JpegError::NotJpeg);
+    }
+    if let Some((w, h)) = frame_size(bytes)
+        && (w == 0 || h == 0)
+    {
+        return Err(JpegError::Unsupported(format!(
+            "the frame header gives a size of {w} x {h} (a height set later by a DNL marker is not supported)"
+        )));
     }
     if let Some((w, h)) = frame_size(bytes)
         && w as u64 * h as u64 > MAX_FRAME_PIXELS
@@ -130,8 +159,9 @@ fn check_header(bytes: &[u8]) -> Result<(), JpegError> {
 /// quantisation step of 0; [`JpegError::Unsupported`] for a frame with no component.
 pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
     check_header(bytes)?;
-    let c =
-        libjpeg_turbo_rs::read_coefficients(bytes).map_err(|e| JpegError::Decode(e.to_string()))?;
+    let c = contained(|| {
+        libjpeg_turbo_rs::read_coefficients(bytes).map_err(|e| JpegError::Decode(e.to_string()))
+    })?;
     if c.components.is_empty() {
         return Err(JpegError::Unsupported("the frame has no component".into()));
     }
@@ -295,10 +325,15 @@ fn count_images(bytes: &[u8]) -> usize {
 ///
 /// Errors: [`JpegError::NotJpeg`]; [`JpegError::Limit`] for a frame over
 /// [`MAX_FRAME_PIXELS`], refused from the header before allocation; [`JpegError::Decode`] for
-/// damaged data; [`JpegError::Unsupported`] for layouts the codec refuses.
+/// damaged data, and for a panic inside the codec (contained); [`JpegError::Unsupported`] for
+/// layouts the codec refuses and for a frame of height 0.
 pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
-    use libjpeg_turbo_rs::{ColorSpace, Decoder, PixelFormat};
     check_header(bytes)?;
+    contained(|| decode_rgb_unguarded(bytes))
+}
+
+fn decode_rgb_unguarded(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
+    use libjpeg_turbo_rs::{ColorSpace, Decoder, PixelFormat};
     let mut decoder = Decoder::new_with_limits(bytes, decode_limits()).map_err(codec_error)?;
     let header = decoder.header();
     let precision = header.precision;
@@ -391,6 +426,15 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
 ///
 /// Errors: [`JpegError::Decode`] if the codec fails (it does not on valid sizes).
 pub fn roundtrip_rgb(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    quality: u8,
+) -> Result<Vec<u8>, JpegError> {
+    contained(|| roundtrip_unguarded(rgb, width, height, quality))
+}
+
+fn roundtrip_unguarded(
     rgb: &[u8],
     width: usize,
     height: usize,
