@@ -125,3 +125,24 @@ fn coefficient_reader_refuses_a_gigapixel_frame_before_allocating() {
         "{err}"
     );
 }
+
+#[test]
+fn coefficient_reader_refuses_a_frame_the_marker_scan_misses() {
+    // A fuzzed file whose frame header (16160 x 41712, 674 MP) lies past bytes that stop
+    // `frame_size`; the codec's own parser finds it, and so does the check before allocation.
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz_regressions/hang-coefficients-hidden-674mp-frame-afl.jpg"),
+    )
+    .expect("regression file");
+    assert_eq!(tamperscope::engine::jpeg::frame_size(&bytes), None);
+    let err = tamperscope::engine::jpeg::read_coefficients(&bytes).expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            tamperscope::engine::jpeg::JpegError::Limit(_)
+                | tamperscope::engine::jpeg::JpegError::Unsupported(_)
+        ),
+        "{err}"
+    );
+}

@@ -127,25 +127,34 @@ fn contained<T>(f: impl FnOnce() -> Result<T, JpegError>) -> Result<T, JpegError
     })
 }
 
-/// What both readers check before the codec allocates anything: a JPEG signature, and a frame
-/// header claiming at most [`MAX_FRAME_PIXELS`].
+/// What both readers check before the codec allocates anything: a JPEG signature, then the
+/// frame header as the codec itself parses it (it skips bytes that `frame_size` stops at, so a
+/// fuzzed file hid a 674 MP frame from `frame_size` and the coefficient reader spent seconds
+/// allocating for it): a size of at most [`MAX_FRAME_PIXELS`] and not 0, a precision of 2-16 bits.
 fn check_header(bytes: &[u8]) -> Result<(), JpegError> {
     if !is_jpeg(bytes) {
         return Err(JpegError::NotJpeg);
     }
-    if let Some((w, h)) = frame_size(bytes)
-        && (w == 0 || h == 0)
-    {
+    let (w, h, precision) = contained(|| {
+        let d = libjpeg_turbo_rs::Decoder::new_with_limits(bytes, decode_limits())
+            .map_err(codec_error)?;
+        let f = d.header();
+        Ok((f.width as u64, f.height as u64, f.precision))
+    })?;
+    if w == 0 || h == 0 {
         return Err(JpegError::Unsupported(format!(
             "the frame header gives a size of {w} x {h} (a height set later by a DNL marker is not supported)"
         )));
     }
-    if let Some((w, h)) = frame_size(bytes)
-        && w as u64 * h as u64 > MAX_FRAME_PIXELS
-    {
+    if w * h > MAX_FRAME_PIXELS {
         return Err(JpegError::Limit(format!(
             "the frame claims {w} x {h} pixels, over the {} MP limit",
             MAX_FRAME_PIXELS / 1_000_000
+        )));
+    }
+    if !(2..=16).contains(&precision) {
+        return Err(JpegError::Unsupported(format!(
+            "the frame header gives {precision} bits per sample (JPEG allows 2-16)"
         )));
     }
     Ok(())
