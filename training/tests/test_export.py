@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "wcbnet.onnx"
 FIX = REPO / "tests" / "fixtures" / "gradcam_parity"
-CKPT = Path(os.environ.get("TAMPERSCOPE_WCBNET_CKPT", REPO / "training" / "runs" / "sep-lse-neutral-2ep" / "model.pt"))
+CKPT = Path(os.environ.get("TAMPERSCOPE_WCBNET_CKPT", REPO / "training" / "runs" / "ljt-sep-lse-2ep-s1" / "model.pt"))
 
 
 def _sha(p):
