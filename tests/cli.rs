@@ -259,27 +259,27 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
     );
 }
 
+/// `eval` with Felzenszwalb and `extra` options on `data`, writing `out`; its parsed JSON.
+fn eval_json(data: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let o = tamperscope()
+        .arg("eval")
+        .args(extra)
+        .args(["--segmenter", "felzenszwalb", "--dataset"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out).expect("json")).expect("parses")
+}
+
 #[test]
 fn eval_scores_the_copy_move_map_and_records_the_mask_convention() {
     let data = small_labelled_set();
     std::fs::write(data.path().join("mask_convention.txt"), "copy-only\n").expect("convention");
     let out = data.path().join("eval.json");
-    let o = tamperscope()
-        .args([
-            "eval",
-            "--copy-move",
-            "--segmenter",
-            "felzenszwalb",
-            "--dataset",
-        ])
-        .arg(data.path())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out).expect("json")).expect("parses");
+    let json = eval_json(data.path(), &out, &["--copy-move"]);
     assert_eq!(json["mask_convention"], "copy-only");
     let m = &json["pixel_level"]["copymove"];
     assert_eq!(m["images"], 2, "{m}");
@@ -290,23 +290,11 @@ fn eval_scores_the_copy_move_map_and_records_the_mask_convention() {
     assert!(cm > 0.6, "copy-move map AUC on the bundled clone {cm}");
     assert!(json["image_level"]["variants"]["copy-move"]["auc"].is_number());
     // An explicit flag overrides the file.
-    let o = tamperscope()
-        .args([
-            "eval",
-            "--limit",
-            "1",
-            "--mask-convention",
-            "source-and-copy",
-        ])
-        .args(["--segmenter", "felzenszwalb", "--dataset"])
-        .arg(data.path())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out).expect("json")).expect("parses");
+    let json = eval_json(
+        data.path(),
+        &out,
+        &["--limit", "1", "--mask-convention", "source-and-copy"],
+    );
     assert_eq!(json["mask_convention"], "source-and-copy");
 }
 
