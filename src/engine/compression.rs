@@ -116,6 +116,18 @@ impl BlockMap {
         self.values_resized(&self.log_odds, 0.0, (width, height), (dw, dh))
     }
 
+    /// For each pixel column, the block column it lies in (the nearest block outside the grid).
+    fn block_columns(&self, width: usize) -> Vec<usize> {
+        (0..width)
+            .map(|x| (x.saturating_sub(self.origin.0) / 8).min(self.blocks_x - 1))
+            .collect()
+    }
+
+    /// The block row of pixel row `y` (the nearest block outside the grid).
+    fn block_row(&self, y: usize) -> usize {
+        (y.saturating_sub(self.origin.1) / 8).min(self.blocks_y - 1)
+    }
+
     fn values_resized(
         &self,
         values: &[f32],
@@ -134,14 +146,12 @@ impl BlockMap {
         {
             return Map::new(dw, dh, vec![empty; dw * dh]);
         }
-        let col_of: Vec<usize> = (0..width)
-            .map(|x| (x.saturating_sub(self.origin.0) / 8).min(self.blocks_x - 1))
-            .collect();
+        let col_of = self.block_columns(width);
         let mut acc = AreaAccumulator::new(1, width, height, dw, dh);
         let mut row = vec![0f32; width];
         let mut filled = usize::MAX;
         for y in 0..height {
-            let by = (y.saturating_sub(self.origin.1) / 8).min(self.blocks_y - 1);
+            let by = self.block_row(y);
             if by != filled {
                 let src = &values[by * self.blocks_x..(by + 1) * self.blocks_x];
                 for (d, &bx) in row.iter_mut().zip(&col_of) {
@@ -160,11 +170,9 @@ impl BlockMap {
         {
             return Map::new(width, height, data);
         }
-        let col_of: Vec<usize> = (0..width)
-            .map(|x| (x.saturating_sub(self.origin.0) / 8).min(self.blocks_x - 1))
-            .collect();
+        let col_of = self.block_columns(width);
         for y in 0..height {
-            let by = (y.saturating_sub(self.origin.1) / 8).min(self.blocks_y - 1);
+            let by = self.block_row(y);
             let row = &values[by * self.blocks_x..(by + 1) * self.blocks_x];
             for (d, &bx) in data[y * width..(y + 1) * width].iter_mut().zip(&col_of) {
                 *d = row[bx];
@@ -237,14 +245,7 @@ impl CompressionEvidence {
     /// log-odds of "tampered" (unclipped; the prior uses these): A-DJPG and NA-DJPG log-odds
     /// added as independent evidence; NA-DJPG enters only when a shifted grid was found.
     pub fn combined_log_odds_pixels(&self) -> Map {
-        let mut a = self.adjpg.map.log_odds_pixels(self.width, self.height);
-        if let Some(na) = &self.na {
-            let n = na.map.log_odds_pixels(self.width, self.height);
-            for (x, y) in a.data.iter_mut().zip(&n.data) {
-                *x += y;
-            }
-        }
-        a
+        self.combined_log_odds_resized(self.width, self.height)
     }
 
     /// [`Self::combined_log_odds_pixels`] area-resampled to `dw x dh` (stored orientation)

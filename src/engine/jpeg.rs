@@ -135,12 +135,18 @@ fn check_header(bytes: &[u8]) -> Result<(), JpegError> {
     if !is_jpeg(bytes) {
         return Err(JpegError::NotJpeg);
     }
-    let (w, h, precision) = contained(|| {
-        let d = libjpeg_turbo_rs::Decoder::new_with_limits(bytes, decode_limits())
-            .map_err(codec_error)?;
-        let f = d.header();
-        Ok((f.width as u64, f.height as u64, f.precision))
-    })?;
+    contained(|| check_frame(&parse_header(bytes)?))
+}
+
+/// The codec's parse of the markers up to the frame (no sample buffer is allocated).
+fn parse_header(bytes: &[u8]) -> Result<libjpeg_turbo_rs::Decoder<'_>, JpegError> {
+    libjpeg_turbo_rs::Decoder::new_with_limits(bytes, decode_limits()).map_err(codec_error)
+}
+
+/// [`check_header`]'s bounds on an already parsed frame.
+fn check_frame(d: &libjpeg_turbo_rs::Decoder<'_>) -> Result<(), JpegError> {
+    let f = d.header();
+    let (w, h, precision) = (f.width as u64, f.height as u64, f.precision);
     if w == 0 || h == 0 {
         return Err(JpegError::Unsupported(format!(
             "the frame header gives a size of {w} x {h} (a height set later by a DNL marker is not supported)"
@@ -255,8 +261,6 @@ pub struct DecodedJpeg {
     pub rgb: Vec<u8>,
     /// EXIF orientation tag (1-8) when the file has one; not applied here.
     pub exif_orientation: Option<u8>,
-    /// Bits per sample of the frame (8 or 12).
-    pub precision: u8,
     /// What the decoder did beyond a plain decode, in words ("12-bit samples scaled to 8 bits",
     /// "CMYK converted to RGB", "first of 2 images"): the report shows them.
     pub notes: Vec<String>,
@@ -337,13 +341,17 @@ fn count_images(bytes: &[u8]) -> usize {
 /// damaged data, and for a panic inside the codec (contained); [`JpegError::Unsupported`] for
 /// layouts the codec refuses and for a frame of height 0.
 pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
-    check_header(bytes)?;
+    if !is_jpeg(bytes) {
+        return Err(JpegError::NotJpeg);
+    }
     contained(|| decode_rgb_unguarded(bytes))
 }
 
 fn decode_rgb_unguarded(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
-    use libjpeg_turbo_rs::{ColorSpace, Decoder, PixelFormat};
-    let mut decoder = Decoder::new_with_limits(bytes, decode_limits()).map_err(codec_error)?;
+    use libjpeg_turbo_rs::{ColorSpace, PixelFormat};
+    // One parse of the header serves the bounds and the decode.
+    let mut decoder = parse_header(bytes)?;
+    check_frame(&decoder)?;
     let header = decoder.header();
     let precision = header.precision;
     let (width, height) = (header.width as usize, header.height as usize);
@@ -422,7 +430,6 @@ fn decode_rgb_unguarded(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
         height,
         rgb,
         exif_orientation,
-        precision,
         notes,
     })
 }
