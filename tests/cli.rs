@@ -236,9 +236,15 @@ fn eval_computes_section_7_on_a_small_labelled_set() {
         assert_eq!(m["images"], 2, "{key}");
     }
     assert!(json["pixel_level_by_kind"]["splicing"]["fused"]["auc"].is_number());
-    // The copy-move search runs only when asked for; no convention file, none recorded.
-    assert!(json["pixel_level"]["copymove"].is_null());
+    // The copy-move search runs by default (its map joins the prior, its score the verdict);
+    // no convention file, none recorded.
+    assert_eq!(json["pixel_level"]["copymove"]["images"], 2);
     assert!(json["mask_convention"].is_null());
+    for r in json["per_image"].as_array().expect("records") {
+        for key in ["compression", "copy-move", "verdict"] {
+            assert!(r["scores"][key].is_number(), "{key}: {r}");
+        }
+    }
     // Per-image records, named as labels.csv names them; their pixel AUCs average to the table's.
     let records = json["per_image"].as_array().expect("per-image records");
     assert_eq!(records.len(), 3);
@@ -279,7 +285,7 @@ fn eval_scores_the_copy_move_map_and_records_the_mask_convention() {
     let data = small_labelled_set();
     std::fs::write(data.path().join("mask_convention.txt"), "copy-only\n").expect("convention");
     let out = data.path().join("eval.json");
-    let json = eval_json(data.path(), &out, &["--copy-move"]);
+    let json = eval_json(data.path(), &out, &[]);
     assert_eq!(json["mask_convention"], "copy-only");
     let m = &json["pixel_level"]["copymove"];
     assert_eq!(m["images"], 2, "{m}");
@@ -296,6 +302,11 @@ fn eval_scores_the_copy_move_map_and_records_the_mask_convention() {
         &["--limit", "1", "--mask-convention", "source-and-copy"],
     );
     assert_eq!(json["mask_convention"], "source-and-copy");
+    // --no-copy-move skips the search: no map, no score; the prior and verdict go without it.
+    let json = eval_json(data.path(), &out, &["--limit", "1", "--no-copy-move"]);
+    assert!(json["pixel_level"]["copymove"].is_null());
+    assert!(json["image_level"]["variants"]["copy-move"].is_null());
+    assert!(json["params"]["copy_move"].is_null());
 }
 
 #[test]

@@ -205,6 +205,11 @@ fn cli_reports_json_html_pdf() {
     assert!(!html.contains("untrained stand-in: not a verdict"));
     assert!(html.contains(&auc));
     assert!(html.contains("Zoom on the chosen region"));
+    // The bookmark's zoom in words, counted from the whole image (issue 18).
+    assert!(
+        html.contains("fused + chosen:felzenszwalb; enlarged 2.0x on the image, centred at 50 % across / 40 % down"),
+        "bookmark caption"
+    );
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "self-contained"
@@ -263,7 +268,7 @@ fn pdf_renders_with_expected_pages_and_images() {
     let figs = figures(&analysis, &notes.bookmarks, Default::default()).expect("figures");
     assert_eq!(figs.bookmarks.len(), 1);
     let html = render_html(&doc, &figs);
-    assert!(html.contains("whole image, fused"));
+    assert!(html.contains("whole image, fused (fused; whole image)"));
     // Page-1 order: the verdict and the main figure come before the provenance.
     let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("no {needle}"));
     assert!(at("<h2>Verdict</h2>") < at("Where: the input and the heatmap"));

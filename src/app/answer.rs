@@ -143,7 +143,12 @@ impl Answer {
     pub fn of(doc: &Document, settings: &Settings, measured: Option<&Measured>) -> Option<Answer> {
         let mean = doc.mean_probability()?;
         let cs = doc.compression_score();
-        let p = verdict_probability(mean, cs);
+        // The app runs the current defaults: the clone score joins the verdict.
+        let cm = doc
+            .copy_move
+            .as_ref()
+            .map_or(0.0, |c| c.score.clamp(0.0, 1.0));
+        let p = verdict_probability(mean, cs, cm);
         let manipulated = p >= 0.5;
         let headline = format!(
             "{} (p = {p:.2})",
@@ -306,8 +311,8 @@ pub fn copy_move_line(doc: &Document) -> String {
         n => format!("; {} more repeated regions", n - 1),
     };
     format!(
-        "a {pct} region is repeated elsewhere in the image, shifted by ({:.0}, {:.0}) px{more}",
-        r.offset[0], r.offset[1]
+        "a {pct} region is repeated elsewhere in the image, shifted by ({:.0}, {:.0}) px{more}; score {:.2}",
+        r.offset[0], r.offset[1], cm.score
     )
 }
 

@@ -235,6 +235,8 @@ pub struct Runtime {
     pub show_help: bool,
     /// Widths of the layers and analysis panels as last drawn (0 when hidden).
     pub panel_widths: [f32; 2],
+    /// Id of the Ui the side panels are children of (their saved widths live under it).
+    pub panel_parent: Option<egui::Id>,
 }
 
 impl Runtime {
@@ -323,6 +325,7 @@ impl TamperscopeApp {
                 answer_outline: None,
                 show_help: false,
                 panel_widths: [0.0; 2],
+                panel_parent: None,
             },
         }
     }
@@ -505,6 +508,11 @@ impl TamperscopeApp {
                 doc.copy_move = Some(*evidence);
                 let map = doc.heat_map(state::HeatLayer::CopyMove).cloned();
                 self.upload_heat(SLOT_COPY_MOVE, map.as_ref());
+                // The copy-move map is part of the prior: should `A` be there already, it follows.
+                if self.current(job).is_some_and(|d| d.fused.is_some()) {
+                    self.update_prior();
+                    self.rescore_all();
+                }
             }
             Reply::Classified {
                 job,
@@ -647,6 +655,7 @@ impl TamperscopeApp {
         let readout = self.rt.readout.clone();
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui, readout.as_ref()));
         self.rt.panel_widths = [0.0; 2];
+        self.rt.panel_parent = Some(ui.scope_id());
         if self.settings.show_layers_panel {
             let r = egui::Panel::left("layers")
                 .resizable(true)

@@ -610,9 +610,10 @@ impl Document {
             self.prior = None;
             return false;
         };
+        let cm = self.copy_move.as_ref().map(|c| &c.map);
         self.prior = Some(match &self.compression {
-            Some(c) => c.prior(rule, fused),
-            None => rule.combine(fused, None),
+            Some(c) => c.prior(rule, fused, cm),
+            None => rule.combine(fused, None, cm),
         });
         true
     }

@@ -456,9 +456,10 @@ fn compression_history_of_a_jpeg_feeds_the_prior() {
     // The prior fuses A with the compression posterior, and the segmenters use it.
     let fused = doc.fused.clone().expect("A");
     let prior = doc.prior.clone().expect("prior");
-    let expected = PriorChoice::Compression
-        .rule()
-        .combine(&fused, maps.combined_log_odds.as_ref());
+    let expected =
+        PriorChoice::Compression
+            .rule()
+            .combine(&fused, maps.combined_log_odds.as_ref(), None);
     assert_eq!(prior.data, expected.data);
     assert_ne!(
         prior.data, fused.data,
@@ -1214,6 +1215,57 @@ fn ui_panels_stay_bounded_at_1024x640_after_long_lines() {
         view.width()
     );
     harness.snapshot("app_kleiber_1024x640");
+}
+
+/// A restart after a session in a wide window whose panels were dragged wide: eframe restores
+/// egui's memory (the panels' saved widths) into a small window, and the panels stay within their
+/// share, so the image is not squeezed (issue 18, item 8).
+#[test]
+fn ui_panel_widths_saved_wide_stay_bounded_after_a_restart() {
+    let wide = kleiber_harness(egui::vec2(2000.0, 900.0));
+    let parent = wide.state().rt.panel_parent.expect("panels drawn");
+    for id in ["layers", "analysis"] {
+        wide.ctx.data_mut(|d| {
+            d.insert_persisted(
+                parent.with(id),
+                egui::containers::panel::PanelState {
+                    outer_rect: egui::Rect::from_min_size(
+                        egui::Pos2::ZERO,
+                        egui::vec2(790.0, 800.0),
+                    ),
+                },
+            )
+        });
+    }
+    let mut wide = wide;
+    wide.run_steps(3);
+    let widths = wide.state().rt.panel_widths;
+    assert!(
+        widths.iter().all(|&w| w > 700.0),
+        "the wide session keeps its wide panels: {widths:?}"
+    );
+    let saved = wide.ctx.memory(|m| m.clone());
+    drop(wide);
+
+    let mut small = kleiber_harness(egui::vec2(1024.0, 640.0));
+    small.ctx.memory_mut(|m| *m = saved);
+    small.run_steps(4);
+    let max = 1024.0 * super::MAX_PANEL_SHARE + 1.0;
+    for (id, w) in ["layers", "analysis"]
+        .into_iter()
+        .zip(small.state().rt.panel_widths)
+    {
+        assert!(
+            w > 0.0 && w <= max,
+            "{id} panel is {w} wide after the restart (max {max})"
+        );
+    }
+    let view = small.state().rt.view_rect.expect("view drawn");
+    assert!(
+        view.width() >= 1024.0 * 0.15,
+        "the image keeps {} px",
+        view.width()
+    );
 }
 
 #[test]

@@ -55,6 +55,10 @@ pub struct EngineArgs {
     /// leans authentic).
     #[arg(long, default_value_t = tamperscope::engine::pipeline::DEFAULT_PRIOR_BIAS, allow_hyphen_values = true)]
     pub prior_bias: f32,
+    /// Least probability of the "dq" prior where the copy-move map marks a source or a copy
+    /// (noisy-OR; 0 = copy-move stays out of the prior).
+    #[arg(long, default_value_t = tamperscope::engine::pipeline::DEFAULT_COPY_MOVE_STRENGTH)]
+    pub copy_move_strength: f32,
     /// A-DJPG: zig-zag frequencies examined (METHOD.md section 9, K).
     #[arg(long, default_value_t = 36)]
     pub dq_frequencies: usize,
@@ -91,6 +95,9 @@ impl EngineArgs {
         if !(-20.0..=20.0).contains(&self.prior_bias) {
             anyhow::bail!("--prior-bias must be in [-20, 20]");
         }
+        if !(0.0..=1.0).contains(&self.copy_move_strength) {
+            anyhow::bail!("--copy-move-strength must be in [0, 1]");
+        }
         if !(1..=64).contains(&self.dq_frequencies) {
             anyhow::bail!("--dq-frequencies must be in 1..=64");
         }
@@ -107,6 +114,7 @@ impl EngineArgs {
                 cam_weight: self.cam_weight,
                 dq_scale: self.dq_scale,
                 bias: self.prior_bias,
+                copy_move_strength: self.copy_move_strength,
             }
         };
         let compression = tamperscope::engine::compression::CompressionParams {

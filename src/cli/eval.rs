@@ -28,14 +28,19 @@ pub struct EvalArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Development sweep: also score the prior and its refined maps for every combination of
-    /// these cam weights, compression scales and biases ("w,w;s,s;b,b"), under keys
-    /// grid:<w>:<s>:<b>:... (one pass: the models run once per image).
-    #[arg(long, value_name = "W,..;S,..;B,..", allow_hyphen_values = true)]
+    /// these cam weights, compression scales, biases and (optionally) copy-move strengths
+    /// ("w,w;s,s;b,b[;c,c]"), under keys grid:<w>:<s>:<b>[:<c>]:... (one pass: the models run
+    /// once per image).
+    #[arg(long, value_name = "W,..;S,..;B,..[;C,..]", allow_hyphen_values = true)]
     pub prior_grid: Option<String>,
-    /// Also run the copy-move search (issue 15) and score its map ("copymove") and its image
-    /// score ("copy-move"); off by default because it adds about 0.3 s per image.
-    #[arg(long)]
+    /// Accepted for older scripts: the copy-move search now runs by default (its map joins the
+    /// default prior and its score the verdict).
+    #[arg(long, hide = true)]
     pub copy_move: bool,
+    /// Skip the copy-move search (about 0.3 s per image): its map ("copymove") and score
+    /// ("copy-move") are then not scored, and the prior and verdict go without them.
+    #[arg(long, conflicts_with = "copy_move")]
+    pub no_copy_move: bool,
     /// How the dataset's masks mark a copy-move: "copy-only" (the pasted copy alone, as CASIA v1
     /// does) or "source-and-copy". Default: the first word of DATASET/mask_convention.txt, else
     /// unstated. Recorded in the JSON: with copy-only masks the copy-move map's correctly found
@@ -53,14 +58,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     if let Some(n) = args.limit {
         rows.truncate(n);
     }
-    let grid = match &args.prior_grid {
+    let (grid, grid_has_copy_move) = match &args.prior_grid {
         Some(g) => parse_grid(g)?,
-        None => Vec::new(),
+        None => (Vec::new(), false),
     };
+    if grid_has_copy_move && args.no_copy_move {
+        anyhow::bail!("--prior-grid with copy-move strengths needs the copy-move search");
+    }
     let registry = args.engine.registry()?;
     let mut params = args.engine.params()?;
-    // The copy-move search runs only when its map is scored.
-    if !args.copy_move {
+    if args.no_copy_move {
         params.copy_move = None;
     }
     let mask_convention = args.mask_convention.clone().or_else(|| {
@@ -111,12 +118,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
         }
         // Image-level: the compression score alone and the verdict (noisy-OR with the classifier).
         let cscore = analysis.compression.image_score();
-        probs.entry("compression".into()).or_default().push(cscore);
-        probs.entry("verdict".into()).or_default().push(
-            tamperscope::engine::pipeline::verdict_probability(mean, cscore),
+        let mut scores = BTreeMap::new();
+        scores.insert("compression".to_string(), cscore);
+        let cm_score = params.verdict_copy_move_score(analysis.copy_move.as_ref());
+        scores.insert(
+            "verdict".to_string(),
+            tamperscope::engine::pipeline::verdict_probability(mean, cscore, cm_score),
         );
         if let Some(cm) = &analysis.copy_move {
-            probs.entry("copy-move".into()).or_default().push(cm.score);
+            scores.insert("copy-move".to_string(), cm.score);
+        }
+        for (k, v) in &scores {
+            probs.entry(k.clone()).or_default().push(*v);
         }
         mean_probs.push(mean);
         labels.push(row.manipulated);
@@ -133,6 +146,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
             probability: mean,
             pixel_auc: BTreeMap::new(),
             pixel_f1: BTreeMap::new(),
+            scores,
         };
         if let (true, Some(mask_path)) = (row.manipulated, &row.mask) {
             let (w, h) = (analysis.fused.width, analysis.fused.height);
@@ -146,12 +160,25 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
             };
             let mut maps = maps_to_score(&analysis);
             for rule in &grid {
-                let prior = analysis.compression.prior(*rule, &analysis.fused);
+                let prior = analysis.compression.prior(
+                    *rule,
+                    &analysis.fused,
+                    analysis.copy_move.as_ref().map(|c| &c.map),
+                );
                 let tag = match rule {
                     tamperscope::engine::pipeline::PriorRule::LogOdds {
                         cam_weight,
                         dq_scale,
                         bias,
+                        copy_move_strength,
+                    } if grid_has_copy_move => {
+                        format!("grid:{cam_weight}:{dq_scale}:{bias}:{copy_move_strength}")
+                    }
+                    tamperscope::engine::pipeline::PriorRule::LogOdds {
+                        cam_weight,
+                        dq_scale,
+                        bias,
+                        ..
                     } => format!("grid:{cam_weight}:{dq_scale}:{bias}"),
                     _ => "grid:paper".into(),
                 };
@@ -257,8 +284,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
     Ok(report.failures.is_empty())
 }
 
-/// "w,w;s,s;b,b" -> every LogOdds rule of the product.
-fn parse_grid(g: &str) -> anyhow::Result<Vec<tamperscope::engine::pipeline::PriorRule>> {
+/// "w,w;s,s;b,b[;c,c]" -> every LogOdds rule of the product, and whether copy-move strengths were
+/// given (else they are 0).
+fn parse_grid(g: &str) -> anyhow::Result<(Vec<tamperscope::engine::pipeline::PriorRule>, bool)> {
     let parts: Vec<Vec<f32>> = g
         .split(';')
         .map(|p| {
@@ -267,23 +295,33 @@ fn parse_grid(g: &str) -> anyhow::Result<Vec<tamperscope::engine::pipeline::Prio
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<_, _>>()
-        .context("--prior-grid: numbers separated by ',' in three groups separated by ';'")?;
-    let [w, s, b] = parts.as_slice() else {
-        anyhow::bail!("--prior-grid needs three groups: cam weights; dq scales; biases");
+        .context(
+            "--prior-grid: numbers separated by ',' in three or four groups separated by ';'",
+        )?;
+    let (w, s, b, c) = match parts.as_slice() {
+        [w, s, b] => (w, s, b, None),
+        [w, s, b, c] => (w, s, b, Some(c)),
+        _ => anyhow::bail!(
+            "--prior-grid needs three or four groups: cam weights; dq scales; biases[; copy-move strengths]"
+        ),
     };
+    let zero = vec![0.0];
     let mut out = Vec::new();
     for &cam_weight in w {
         for &dq_scale in s {
             for &bias in b {
-                out.push(tamperscope::engine::pipeline::PriorRule::LogOdds {
-                    cam_weight,
-                    dq_scale,
-                    bias,
-                });
+                for &copy_move_strength in c.unwrap_or(&zero) {
+                    out.push(tamperscope::engine::pipeline::PriorRule::LogOdds {
+                        cam_weight,
+                        dq_scale,
+                        bias,
+                        copy_move_strength,
+                    });
+                }
             }
         }
     }
-    Ok(out)
+    Ok((out, c.is_some()))
 }
 
 fn fmt(v: Option<f64>) -> String {

@@ -279,6 +279,10 @@ pub struct ImageRecord {
     /// absent in evaluations written before it was kept.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pixel_f1: BTreeMap<String, f64>,
+    /// Image-level scores besides the classifier's (keys as in `image_level.variants`:
+    /// "compression", "copy-move", "verdict"); absent in evaluations written before they were kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, f32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

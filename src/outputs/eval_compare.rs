@@ -206,6 +206,7 @@ mod tests {
             pixel_f1: fused
                 .map(|a| [("fused".to_string(), a / 2.0)].into())
                 .unwrap_or_default(),
+            scores: Default::default(),
         }
     }
 

@@ -77,11 +77,16 @@ impl CopyMoveRecord {
 /// The answer: was the image manipulated, and on what evidence.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VerdictRecord {
-    /// `1 - (1 - classifier) (1 - compression)` ([`crate::engine::pipeline::verdict_probability`]).
+    /// `1 - (1 - classifier) (1 - compression) (1 - copy-move)`
+    /// ([`crate::engine::pipeline::verdict_probability`]).
     pub probability: f32,
     pub classifier_probability: f32,
     /// 99th percentile of the compression posterior where a trace was found, else 0.
     pub compression_score: f32,
+    /// The copy-move score as it joins the verdict (0 when the search did not run, and in
+    /// reports written before it joined).
+    #[serde(default)]
+    pub copy_move_score: f32,
     pub verdict: String,
     /// The prior the segmenters were scored against.
     pub prior: String,
@@ -341,11 +346,13 @@ pub fn record(
         compression: Some(CompressionRecord::from_maps(&analysis.compression)),
         verdict: Some({
             let cs = analysis.compression.image_score();
-            let p = crate::engine::pipeline::verdict_probability(mean_probability, cs);
+            let cm = params.verdict_copy_move_score(analysis.copy_move.as_ref());
+            let p = crate::engine::pipeline::verdict_probability(mean_probability, cs, cm);
             VerdictRecord {
                 probability: p,
                 classifier_probability: mean_probability,
                 compression_score: cs,
+                copy_move_score: cm,
                 verdict: verdict(p).to_string(),
                 prior: params.prior.name(),
             }

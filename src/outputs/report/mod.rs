@@ -150,6 +150,35 @@ pub struct Bookmark {
     pub center: [f32; 2],
 }
 
+impl Bookmark {
+    /// The figure's caption in the report: the analyst's caption, the layers, and what part of
+    /// the image the view shows. `zoom` counts from the whole image (the app's status bar shows
+    /// screen pixels per image pixel instead, which depends on the window), so the words say
+    /// "whole image" or "enlarged 2.0x on the image, centred at 40 % / 55 %".
+    pub fn figure_caption(&self) -> String {
+        let view = if self.zoom <= 1.0 + 1e-3 {
+            "whole image".to_string()
+        } else {
+            format!(
+                "enlarged {:.1}x on the image, centred at {:.0} % across / {:.0} % down",
+                self.zoom,
+                100.0 * self.center[0],
+                100.0 * self.center[1]
+            )
+        };
+        let layers = if self.layers.is_empty() {
+            "photo only".to_string()
+        } else {
+            self.layers.join(" + ")
+        };
+        if self.caption.trim().is_empty() {
+            format!("{layers}; {view}")
+        } else {
+            format!("{} ({layers}; {view})", self.caption)
+        }
+    }
+}
+
 impl Default for Bookmark {
     fn default() -> Self {
         Self {
@@ -556,7 +585,7 @@ pub fn figures(analysis: &Analysis, bookmarks: &[Bookmark], cmap: ColorMap) -> R
     }
     let bookmarks = bookmarks
         .iter()
-        .map(|b| figure(b.caption.clone(), &compose_view(analysis, b, cmap), false))
+        .map(|b| figure(b.figure_caption(), &compose_view(analysis, b, cmap), false))
         .collect::<Result<Vec<_>>>()?;
     let strip = legend_strip(cmap);
     Ok(Figures {
@@ -882,8 +911,8 @@ pub fn verdict_rows(doc: &ReportDoc) -> Vec<String> {
         rows.insert(
             0,
             format!(
-                "Verdict with the compression evidence: p = {:.4} - {} (classifier {:.4}, compression score {:.4}; 1 - (1 - classifier)(1 - compression))",
-                v.probability, v.verdict, v.classifier_probability, v.compression_score
+                "Verdict with the compression and copy-move evidence: p = {:.4} - {} (classifier {:.4}, compression score {:.4}, copy-move score {:.4}; 1 - (1 - classifier)(1 - compression)(1 - copy-move))",
+                v.probability, v.verdict, v.classifier_probability, v.compression_score, v.copy_move_score
             ),
         );
         rows.push(format!("Prior of the refinement: {}", v.prior));
