@@ -542,7 +542,7 @@ impl TamperscopeApp {
             } => {
                 let settings = self.settings.clone();
                 let Some(doc) = self.current(job) else { return };
-                // Scored and refined against the prior (A, or A with the compression evidence).
+                // Scored and refined against the prior (A, or A with the compression and copy-move evidence).
                 let prior = doc.prior.clone();
                 let state =
                     SegState::new(name.clone(), segmentation, ms, prior.as_ref(), &settings);

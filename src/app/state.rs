@@ -125,7 +125,7 @@ impl HeatLayer {
 /// [`PriorRule`] is derived from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum PriorChoice {
-    /// `A` and the compression posterior in log-odds ([`PriorRule::default`]).
+    /// `A`, the compression posterior in log-odds and the copy-move map ([`PriorRule::default`]).
     #[default]
     Compression,
     /// The paper's configuration: `A` alone.
@@ -136,7 +136,7 @@ impl PriorChoice {
     pub const ALL: [PriorChoice; 2] = [PriorChoice::Compression, PriorChoice::Paper];
     pub fn label(self) -> &'static str {
         match self {
-            PriorChoice::Compression => "compression + A (default)",
+            PriorChoice::Compression => "A + evidence (default)",
             PriorChoice::Paper => "paper: A alone",
         }
     }

@@ -566,7 +566,7 @@ fn ui_compression_section_and_layers_of_a_jpeg() {
     );
     if harness.state().rt.engine.error.is_none() {
         harness.get_by_label_contains("Manipulated (p = ");
-        harness.get_by_label("compression + A (default)");
+        harness.get_by_label("A + evidence (default)");
     }
     // Show the A-DJPG map alone.
     harness.get_by_label(HeatLayer::Adjpg.label()).click();
@@ -779,7 +779,7 @@ fn notes_bookmarks_and_report_export() {
                 assert!(html.contains("Whole image"));
                 // The copy-move section the worker's evidence feeds, with its limits.
                 assert!(html.contains("<h3>Copy-move: "), "a copy-move section");
-                assert!(html.contains("0.27 %"), "its measured false-positive area");
+                assert!(html.contains("0.59 %"), "its measured false-positive area");
             }
             _ => assert!(bytes.starts_with(b"%PDF-")),
         }

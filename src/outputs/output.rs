@@ -38,7 +38,7 @@ pub struct AnalysisRecord {
     /// The verdict of classifier and compression evidence together; absent in older records.
     #[serde(default)]
     pub verdict: Option<VerdictRecord>,
-    /// Copy-move (clone) evidence; absent in older records. Not part of the verdict yet.
+    /// Copy-move (clone) evidence; absent in older records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_move: Option<CopyMoveRecord>,
 }
