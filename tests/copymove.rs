@@ -531,4 +531,26 @@ fn copy_move_joins_the_prior_and_the_verdict_as_noisy_or() {
     // Verdict: 1 - (1 - p)(1 - s)(1 - c).
     assert!((verdict_probability(0.2, 0.0, 0.0) - 0.2).abs() < 1e-6);
     assert!((verdict_probability(0.2, 0.5, 0.5) - (1.0 - 0.8 * 0.5 * 0.5)).abs() < 1e-6);
+    // The default verdict weighs the classifier by half: it cannot call an image manipulated alone
+    // (docs/verdict.md); the clone score joins it.
+    use tamperscope::engine::pipeline::AnalysisParams;
+    let params = AnalysisParams::default();
+    assert!(params.verdict(0.99, 0.0, None) < 0.5);
+    assert!((params.verdict(0.6, 0.0, None) - 0.3).abs() < 1e-6);
+    let clone = tamperscope::engine::copymove::detect(
+        &RgbImage::from_pixel(64, 64, image::Rgb([9, 9, 9])),
+        &CopyMoveParams::default(),
+    );
+    let clone = tamperscope::engine::copymove::CopyMove {
+        score: 0.5,
+        ..clone
+    };
+    let v = params.verdict(0.6, 0.2, Some(&clone));
+    assert!((v - (1.0 - 0.7 * 0.8 * 0.5)).abs() < 1e-6, "{v}");
+    // Reports written before both terms re-run as they were: the classifier at full weight, no
+    // clone score.
+    let old: AnalysisParams = serde_json::from_str("{}").expect("empty params read");
+    assert_eq!(old.verdict_classifier_weight, 1.0);
+    assert!(!old.copy_move_in_verdict);
+    assert!((old.verdict(0.6, 0.2, Some(&clone)) - (1.0 - 0.4 * 0.8)).abs() < 1e-6);
 }

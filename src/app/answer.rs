@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use egui::{Color32, RichText};
-use tamperscope::engine::pipeline::verdict_probability;
+use tamperscope::engine::pipeline::AnalysisParams;
 use tamperscope::engine::raster::Map;
 use tamperscope::outputs::eval::EvalReport;
 
@@ -143,12 +143,8 @@ impl Answer {
     pub fn of(doc: &Document, settings: &Settings, measured: Option<&Measured>) -> Option<Answer> {
         let mean = doc.mean_probability()?;
         let cs = doc.compression_score();
-        // The app runs the current defaults: the clone score joins the verdict.
-        let cm = doc
-            .copy_move
-            .as_ref()
-            .map_or(0.0, |c| c.score.clamp(0.0, 1.0));
-        let p = verdict_probability(mean, cs, cm);
+        // The app runs the current defaults (classifier weight, clone score in the verdict).
+        let p = AnalysisParams::default().verdict(mean, cs, doc.copy_move.as_ref());
         let manipulated = p >= 0.5;
         let headline = format!(
             "{} (p = {p:.2})",

@@ -19,7 +19,10 @@ outlined in white. Nothing is outlined when the verdict is authentic. The segmen
 chosen regions (cyan, per segmenter) are secondary: the pieces H was refined with. \
 METHOD.md section 6.";
 pub const CLASSIFIER: &str = "Image-level classifier (WCBnet, three variants): the probability that the whole \
-image was manipulated, from its error levels. It says whether, not where. METHOD.md section 2.";
+image was manipulated, from its error levels. It says whether, not where. It is weak and reads \
+the file's save quality as much as the content (most photos saved above quality 92 score high), \
+so it counts half in the verdict: it cannot call a photo manipulated alone. METHOD.md section 2; \
+docs/verdict.md.";
 pub const COMPRESSION: &str = "The file's own JPEG history: a background compressed twice while a pasted or \
 retouched area was not (A-DJPG), or a region whose compression grid is shifted (NA-DJPG). \
 Needs no training; does not apply to files that are not JPEG. METHOD.md section 9.";

@@ -1131,8 +1131,9 @@ fn ui_answer_card_manipulated_sample_and_authentic_case() {
     // Authentic: a weak classifier and no compression evidence (as for a PNG).
     {
         let doc = harness.state_mut().rt.doc.as_mut().expect("document");
+        // 0.1 at the verdict's classifier weight of 0.5 (docs/verdict.md): p = 0.05.
         for v in &mut doc.variants {
-            v.probability = 0.05;
+            v.probability = 0.1;
         }
         doc.compression = Some(tamperscope::engine::pipeline::CompressionMaps {
             absent: Some("the file is PNG, not a JPEG".into()),

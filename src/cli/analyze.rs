@@ -651,10 +651,11 @@ fn print_summary(rec: &tamperscope::outputs::output::AnalysisRecord) {
     }
     if let Some(v) = &rec.verdict {
         println!(
-            "  verdict: p = {:.3} ({}) from the classifier (mean p = {:.3}), the compression evidence (score {:.3}) and the copy-move search (score {:.3})",
+            "  verdict: p = {:.3} ({}) from the classifier (mean p = {:.3}, weight {}), the compression evidence (score {:.3}) and the copy-move search (score {:.3})",
             v.probability,
             v.verdict,
             v.classifier_probability,
+            v.classifier_weight,
             v.compression_score,
             v.copy_move_score
         );

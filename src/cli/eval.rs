@@ -120,10 +120,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
         let cscore = analysis.compression.image_score();
         let mut scores = BTreeMap::new();
         scores.insert("compression".to_string(), cscore);
-        let cm_score = params.verdict_copy_move_score(analysis.copy_move.as_ref());
         scores.insert(
             "verdict".to_string(),
-            tamperscope::engine::pipeline::verdict_probability(mean, cscore, cm_score),
+            params.verdict(mean, cscore, analysis.copy_move.as_ref()),
         );
         if let Some(cm) = &analysis.copy_move {
             scores.insert("copy-move".to_string(), cm.score);

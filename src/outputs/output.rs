@@ -77,7 +77,7 @@ impl CopyMoveRecord {
 /// The answer: was the image manipulated, and on what evidence.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VerdictRecord {
-    /// `1 - (1 - classifier) (1 - compression) (1 - copy-move)`
+    /// `1 - (1 - w classifier) (1 - compression) (1 - copy-move)`
     /// ([`crate::engine::pipeline::verdict_probability`]).
     pub probability: f32,
     pub classifier_probability: f32,
@@ -87,6 +87,9 @@ pub struct VerdictRecord {
     /// reports written before it joined).
     #[serde(default)]
     pub copy_move_score: f32,
+    /// Weight of the classifier's probability in the verdict (1 in reports written before it).
+    #[serde(default = "one")]
+    pub classifier_weight: f32,
     pub verdict: String,
     /// The prior the segmenters were scored against.
     pub prior: String,
@@ -347,12 +350,13 @@ pub fn record(
         verdict: Some({
             let cs = analysis.compression.image_score();
             let cm = params.verdict_copy_move_score(analysis.copy_move.as_ref());
-            let p = crate::engine::pipeline::verdict_probability(mean_probability, cs, cm);
+            let p = params.verdict(mean_probability, cs, analysis.copy_move.as_ref());
             VerdictRecord {
                 probability: p,
                 classifier_probability: mean_probability,
                 compression_score: cs,
                 copy_move_score: cm,
+                classifier_weight: params.verdict_classifier_weight,
                 verdict: verdict(p).to_string(),
                 prior: params.prior.name(),
             }
@@ -594,4 +598,8 @@ mod tests {
         );
         assert_eq!(heat_alpha(0.5, 0.5), 0.25);
     }
+}
+
+fn one() -> f32 {
+    1.0
 }

@@ -911,8 +911,13 @@ pub fn verdict_rows(doc: &ReportDoc) -> Vec<String> {
         rows.insert(
             0,
             format!(
-                "Verdict with the compression and copy-move evidence: p = {:.4} - {} (classifier {:.4}, compression score {:.4}, copy-move score {:.4}; 1 - (1 - classifier)(1 - compression)(1 - copy-move))",
-                v.probability, v.verdict, v.classifier_probability, v.compression_score, v.copy_move_score
+                "Verdict with the compression and copy-move evidence: p = {:.4} - {} (classifier {:.4} at weight {}, compression score {:.4}, copy-move score {:.4}; 1 - (1 - weight x classifier)(1 - compression)(1 - copy-move))",
+                v.probability,
+                v.verdict,
+                v.classifier_probability,
+                v.classifier_weight,
+                v.compression_score,
+                v.copy_move_score
             ),
         );
         rows.push(format!("Prior of the refinement: {}", v.prior));
