@@ -569,6 +569,10 @@ pub fn sanitize(name: &str) -> String {
         .collect()
 }
 
+fn one() -> f32 {
+    1.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,8 +602,4 @@ mod tests {
         );
         assert_eq!(heat_alpha(0.5, 0.5), 0.25);
     }
-}
-
-fn one() -> f32 {
-    1.0
 }
