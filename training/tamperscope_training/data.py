@@ -28,8 +28,9 @@ LOCAL_SPLITS = ("synth", "casia_rq", "casia_pairs")  # made by this package unde
 
 
 def is_local(split: str) -> bool:
-    """Splits this package makes under .cache/ (``casia_pairs*``: selfsplice.py outputs under any suffix)."""
-    return split in LOCAL_SPLITS or split.startswith("casia_pairs")
+    """Splits this package makes under .cache/ (``casia_pairs*``, ``casia_rq*``: selfsplice.py and recompress.py
+    outputs under any suffix)."""
+    return split in LOCAL_SPLITS or split.startswith(("casia_pairs", "casia_rq"))
 
 
 RECIPE = "recipe.json"
