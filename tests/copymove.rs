@@ -119,6 +119,20 @@ struct Forgery {
     what: String,
 }
 
+impl Forgery {
+    /// `DIR/STEM.png` (the image) and `DIR/STEM_mask.png` (source and copy white).
+    fn save(&self, dir: &Path, stem: &str) {
+        self.image
+            .save(dir.join(format!("{stem}.png")))
+            .expect("save");
+        let m: Vec<u8> = self.mask.iter().map(|&b| if b { 255 } else { 0 }).collect();
+        image::GrayImage::from_raw(self.image.width(), self.image.height(), m)
+            .expect("mask size")
+            .save(dir.join(format!("{stem}_mask.png")))
+            .expect("save");
+    }
+}
+
 fn bilinear(img: &RgbImage, x: f64, y: f64) -> [u8; 3] {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let (x0, y0) = (x.floor() as i64, y.floor() as i64);
@@ -276,13 +290,7 @@ fn per_kind(
             let (f1, a, s, _) = score(&f.image, &f.mask, &params);
             if let Some(d) = std::env::var_os("COPYMOVE_DUMP") {
                 let stem = format!("{kind:?}_{}", out.len() * 100 + f1s.len());
-                let d = PathBuf::from(d);
-                f.image.save(d.join(format!("{stem}.png"))).expect("save");
-                let m: Vec<u8> = f.mask.iter().map(|&b| if b { 255 } else { 0 }).collect();
-                image::GrayImage::from_raw(f.image.width(), f.image.height(), m)
-                    .expect("mask size")
-                    .save(d.join(format!("{stem}_mask.png")))
-                    .expect("save");
+                f.save(&PathBuf::from(d), &stem);
             }
             if verbose {
                 println!(
@@ -469,12 +477,7 @@ fn write_eval_set() {
         for (i, p) in photos.iter().enumerate() {
             let f = forge(&load(p, 512), kind, &mut rng);
             let stem = format!("images/{kind:?}_{i:03}").to_lowercase();
-            f.image.save(out.join(format!("{stem}.png"))).expect("save");
-            let m: Vec<u8> = f.mask.iter().map(|&b| if b { 255 } else { 0 }).collect();
-            image::GrayImage::from_raw(f.image.width(), f.image.height(), m)
-                .expect("mask size")
-                .save(out.join(format!("{stem}_mask.png")))
-                .expect("save");
+            f.save(&out, &stem);
             let kind_name = format!("{kind:?}").to_lowercase();
             csv.push_str(&format!("{stem}.png,1,{kind_name},{stem}_mask.png\n"));
         }

@@ -712,7 +712,8 @@ fn accuracy_is_stated_only_for_the_models_measured() {
             "schema": "tamperscope.eval/1", "dataset": "CASIA v1 val", "images_listed": 267,
             "images_analysed": 267, "failures": [],
             "image_level": {"auc": 0.91, "accuracy": 0.85, "f1": 0.84, "images": 267,
-                            "variants": {}, "by_kind": {}},
+                            "variants": {"verdict": {"auc": 0.97, "accuracy": 0.93, "f1": 0.9,
+                                                     "images": 267}}, "by_kind": {}},
             "pixel_level": {"fused": {"auc": 0.8, "f1": 0.4, "auc_pooled": 0.79, "images": 120}},
             "pixel_level_by_kind": {}, "classifier_status": "trained", "models": models,
             "params": {}, "tool": "tamperscope test", "seconds": 1.0
@@ -732,6 +733,12 @@ fn accuracy_is_stated_only_for_the_models_measured() {
         a.statement
     );
     assert_eq!(a.image_auc, Some(0.91));
+    assert!(
+        a.statement
+            .contains("verdict AUC 0.970, accuracy 0.930; classifier alone image-level AUC 0.910"),
+        "the verdict's figures lead: {}",
+        a.statement
+    );
     // Another model hash: not these models.
     let mut other = models;
     other[0] = serde_json::json!([rec.classifier.variants[0].model, "0".repeat(64)]);
@@ -861,7 +868,7 @@ fn copy_move_section_in_figures_html_and_pdf() {
     // HTML: the section, its findings (also among the verdict's rows) and limits.
     let html = render_html(&doc, &figs);
     assert!(html.contains("<h3>Copy-move: regions repeated within the image</h3>"));
-    assert!(html.contains("0.27 %") && html.contains("3.5 %"));
+    assert!(html.contains("0.59 %") && html.contains("5.6 %"));
     assert!(html.contains(&format!("<li>Copy-move: {}", cm.summary()[0])));
     // PDF: the same section, in the text.
     let pdf = render_pdf(&doc, &figs).expect("pdf");
@@ -869,7 +876,7 @@ fn copy_move_section_in_figures_html_and_pdf() {
         for needle in [
             "Copy-move: regions repeated within the image",
             "self-similar texture",
-            "0.27 % of the image on average and 3.5 % at worst",
+            "0.59 % of the image on average and 5.6 % at worst",
             "source and copy boxed in the same colour",
         ] {
             assert!(text.contains(needle), "PDF text lacks {needle:?}");

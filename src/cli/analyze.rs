@@ -650,15 +650,7 @@ fn print_summary(rec: &tamperscope::outputs::output::AnalysisRecord) {
         );
     }
     if let Some(v) = &rec.verdict {
-        println!(
-            "  verdict: p = {:.3} ({}) from the classifier (mean p = {:.3}, weight {}), the compression evidence (score {:.3}) and the copy-move search (score {:.3})",
-            v.probability,
-            v.verdict,
-            v.classifier_probability,
-            v.classifier_weight,
-            v.compression_score,
-            v.copy_move_score
-        );
+        println!("  verdict: {}", v.sentence(3));
     }
     if let Some(c) = &rec.compression {
         for line in &c.summary {

@@ -95,6 +95,24 @@ pub struct VerdictRecord {
     pub prior: String,
 }
 
+impl VerdictRecord {
+    /// The verdict and what it came from, figures with `digits` decimals: "p = 0.912 (manipulated)
+    /// from the classifier (mean p = 0.400, weight 0.5), the compression evidence (score 0.850) and
+    /// the copy-move search (score 0.000)".
+    pub fn sentence(&self, digits: usize) -> String {
+        format!(
+            "p = {:.d$} ({}) from the classifier (mean p = {:.d$}, weight {}), the compression evidence (score {:.d$}) and the copy-move search (score {:.d$})",
+            self.probability,
+            self.verdict,
+            self.classifier_probability,
+            self.classifier_weight,
+            self.compression_score,
+            self.copy_move_score,
+            d = digits
+        )
+    }
+}
+
 /// Figures behind the compression-history maps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CompressionRecord {

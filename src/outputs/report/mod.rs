@@ -320,10 +320,23 @@ pub fn accuracy_statement(measured_file: &Path, rec: &AnalysisRecord) -> Accurac
             )
         })
         .unwrap_or_default();
+    // The verdict's own figures lead when the evaluation has them; the classifier's follow.
+    let verdict = eval
+        .image_level
+        .variants
+        .get("verdict")
+        .map(|v| {
+            format!(
+                "verdict AUC {}, accuracy {:.3}; classifier alone ",
+                f(v.auc),
+                v.accuracy
+            )
+        })
+        .unwrap_or_default();
     AccuracyStatement {
         measured: true,
         statement: format!(
-            "measured on {} ({} images): image-level AUC {}, accuracy {:.3}, F1 {:.3}; pixel-level AUC of the fused map {}, F1 {}{default_h}",
+            "measured on {} ({} images): {verdict}image-level AUC {}, accuracy {:.3}, F1 {:.3}; pixel-level AUC of the fused map {}, F1 {}{default_h}",
             eval.dataset,
             eval.images_analysed,
             f(eval.image_level.auc),
@@ -911,13 +924,8 @@ pub fn verdict_rows(doc: &ReportDoc) -> Vec<String> {
         rows.insert(
             0,
             format!(
-                "Verdict with the compression and copy-move evidence: p = {:.4} - {} (classifier {:.4} at weight {}, compression score {:.4}, copy-move score {:.4}; 1 - (1 - weight x classifier)(1 - compression)(1 - copy-move))",
-                v.probability,
-                v.verdict,
-                v.classifier_probability,
-                v.classifier_weight,
-                v.compression_score,
-                v.copy_move_score
+                "Verdict: {}; 1 - (1 - weight x classifier)(1 - compression)(1 - copy-move)",
+                v.sentence(4)
             ),
         );
         rows.push(format!("Prior of the refinement: {}", v.prior));
