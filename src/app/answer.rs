@@ -188,9 +188,13 @@ impl Answer {
         let mut evidence = vec![(
             "Classifier".to_string(),
             format!(
-                "{}, mean p = {mean:.2} over {} variant(s)",
+                "{}, mean p = {mean:.2} over {} variant(s); {}",
                 tamperscope::outputs::output::verdict(mean),
-                doc.variants.len()
+                doc.variants.len(),
+                match AnalysisParams::default().verdict_classifier_weight {
+                    w if w == 0.5 => "counts half in the verdict".to_string(),
+                    w => format!("weight {w} in the verdict"),
+                }
             ),
         )];
         evidence.push(("Compression history".into(), compression_line(doc)));
