@@ -191,10 +191,7 @@ impl Answer {
                 "{}, mean p = {mean:.2} over {} variant(s); {}",
                 tamperscope::outputs::output::verdict(mean),
                 doc.variants.len(),
-                match AnalysisParams::default().verdict_classifier_weight {
-                    w if w == 0.5 => "counts half in the verdict".to_string(),
-                    w => format!("weight {w} in the verdict"),
-                }
+                verdict_weight_words(AnalysisParams::default().verdict_classifier_weight)
             ),
         )];
         evidence.push(("Compression history".into(), compression_line(doc)));
@@ -277,6 +274,15 @@ fn compression_line(doc: &Document) -> String {
             found.join(" and "),
             maps.image_score()
         )
+    }
+}
+
+/// The classifier's weight in the verdict in plain words ("counts half in the verdict").
+fn verdict_weight_words(w: f32) -> String {
+    if (w - 0.5).abs() < 1e-6 {
+        "counts half in the verdict".into()
+    } else {
+        format!("weight {w} in the verdict")
     }
 }
 
