@@ -610,11 +610,12 @@ impl Document {
             self.prior = None;
             return false;
         };
+        let dq = self
+            .compression
+            .as_ref()
+            .and_then(|c| c.combined_log_odds.as_ref());
         let cm = self.copy_move.as_ref().map(|c| &c.map);
-        self.prior = Some(match &self.compression {
-            Some(c) => c.prior(rule, fused, cm),
-            None => rule.combine(fused, None, cm),
-        });
+        self.prior = Some(rule.combine(fused, dq, cm));
         true
     }
 

@@ -170,15 +170,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<bool> {
                         dq_scale,
                         bias,
                         copy_move_strength,
-                    } if grid_has_copy_move => {
-                        format!("grid:{cam_weight}:{dq_scale}:{bias}:{copy_move_strength}")
+                    } => {
+                        let mut t = format!("grid:{cam_weight}:{dq_scale}:{bias}");
+                        if grid_has_copy_move {
+                            t.push_str(&format!(":{copy_move_strength}"));
+                        }
+                        t
                     }
-                    tamperscope::engine::pipeline::PriorRule::LogOdds {
-                        cam_weight,
-                        dq_scale,
-                        bias,
-                        ..
-                    } => format!("grid:{cam_weight}:{dq_scale}:{bias}"),
                     _ => "grid:paper".into(),
                 };
                 for s in &analysis.segmenters {

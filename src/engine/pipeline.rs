@@ -96,7 +96,8 @@ pub enum PriorRule {
     },
 }
 
-fn one() -> f32 {
+/// Serde default of weights that are 1 in records written before they existed.
+pub(crate) fn one() -> f32 {
     1.0
 }
 

@@ -88,7 +88,7 @@ pub struct VerdictRecord {
     #[serde(default)]
     pub copy_move_score: f32,
     /// Weight of the classifier's probability in the verdict (1 in reports written before it).
-    #[serde(default = "one")]
+    #[serde(default = "crate::engine::pipeline::one")]
     pub classifier_weight: f32,
     pub verdict: String,
     /// The prior the segmenters were scored against.
@@ -585,10 +585,6 @@ pub fn sanitize(name: &str) -> String {
             }
         })
         .collect()
-}
-
-fn one() -> f32 {
-    1.0
 }
 
 #[cfg(test)]
