@@ -968,8 +968,10 @@ fn value_histograms(plane: &crate::engine::jpeg::Plane, ks: &[usize]) -> Vec<Val
 
 /// Calibrated coefficients: the DCT on the grid shifted by (1, 1) of the unrounded decode, per
 /// frequency (`freqs` as (u, v); the DC without its 8 * 128 offset). Only their histogram is
-/// used, so large images use an even subsample of at most `CALIBRATION_BLOCKS` blocks (every
-/// block below); the luminance is decoded two block rows at a time.
+/// used, so large images use an even subsample of about `CALIBRATION_BLOCKS` blocks (every
+/// block below): every row, every `step`-th column, the same columns in every row so that
+/// consecutive rows share their decoded blocks. The luminance is decoded two block rows at a
+/// time.
 fn calibration(
     plane: &crate::engine::jpeg::Plane,
     freqs: &[(usize, usize)],
@@ -978,21 +980,22 @@ fn calibration(
     let (w, h) = (plane.blocks_x * 8, plane.blocks_y * 8);
     let (cbw, cbh) = ((w.saturating_sub(1)) / 8, (h.saturating_sub(1)) / 8);
     let step = (cbw * cbh).div_ceil(CALIBRATION_BLOCKS).max(1);
+    // A strip narrower than the step: every `row_step`-th row instead.
+    let (row_step, step) = if step > cbw.max(1) {
+        (step.div_ceil(cbw.max(1)), 1)
+    } else {
+        (1, step)
+    };
     let parts = par_ranges(cbh, 1, |rows| {
         let mut cal: Vec<Vec<f64>> = vec![Vec::new(); freqs.len()];
         let mut pair = RowPair::new(plane);
         let mut out = vec![0f64; freqs.len()];
-        for cy in rows {
-            let (start, end) = (cy * cbw, (cy + 1) * cbw);
-            let first = start.div_ceil(step) * step;
-            if first >= end {
-                continue;
-            }
-            let picked = (first..end).step_by(step).map(|bi| bi - start);
-            pair.load(dct, cy, true, picked.flat_map(|c| [c, c + 1]));
+        for cy in rows.filter(|cy| cy % row_step == 0) {
+            let picked = (0..cbw).step_by(step);
+            pair.load(dct, cy, true, picked.clone().flat_map(|c| [c, c + 1]));
             let win = pair.window(1);
-            for bi in (first..end).step_by(step) {
-                dct.forward_some(&win, 1 + (bi - start) * 8, freqs, &mut out);
+            for cx in picked {
+                dct.forward_some(&win, 1 + cx * 8, freqs, &mut out);
                 for ((c, &(u, v)), &o) in cal.iter_mut().zip(freqs).zip(&out) {
                     let dc = if (u, v) == (0, 0) { 8.0 * 128.0 } else { 0.0 };
                     c.push(o - dc);
@@ -1233,11 +1236,7 @@ fn na_gain(y: &[f64], q1: f64, s: f64, rho: &mut Vec<f64>) -> (f64, f64) {
     let n = (rho.len() + n_rest) as f64;
     let mut alpha = 0.5;
     for _ in 0..20 {
-        let s: f64 = rho
-            .iter()
-            .map(|&r| alpha / (alpha + (1.0 - alpha) * r))
-            .sum::<f64>()
-            + n_rest as f64 * alpha;
+        let s = responsibility_sum(rho, alpha) + n_rest as f64 * alpha;
         let next = s / n.max(1.0);
         let done = (next - alpha).abs() < 1e-4;
         alpha = next;
@@ -1247,6 +1246,26 @@ fn na_gain(y: &[f64], q1: f64, s: f64, rho: &mut Vec<f64>) -> (f64, f64) {
     }
     let ll = rho.iter().map(|&r| (alpha + (1.0 - alpha) * r).ln()).sum();
     (alpha, ll)
+}
+
+/// `sum_i alpha / (alpha + (1 - alpha) rho_i)`, the E-step of [`na_gain`], in four interleaved
+/// partial sums so that the divisions run in SIMD lanes (a plain sequential sum cannot be
+/// vectorised; the partial sums differ from it only by rounding).
+fn responsibility_sum(rho: &[f64], alpha: f64) -> f64 {
+    let b = 1.0 - alpha;
+    let mut acc = [0f64; 4];
+    let chunks = rho.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &r) in acc.iter_mut().zip(c) {
+            *a += alpha / (alpha + b * r);
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for &r in rest {
+        s += alpha / (alpha + b * r);
+    }
+    s
 }
 
 /// Rows of `c` needed for the frequencies `ks` (natural indices): (max u + 1, max v + 1).
