@@ -72,11 +72,7 @@ fn truth() -> Vec<bool> {
 
 fn maps(bytes: &[u8]) -> tamperscope::engine::pipeline::CompressionMaps {
     let img = decode_image_bytes(Path::new("generated.jpg"), bytes).expect("loads");
-    compression_maps(
-        &img,
-        &CompressionParams::default(),
-        (W as usize, H as usize),
-    )
+    compression_maps(&img, &CompressionParams::default(), &img.rgb)
 }
 
 #[test]
@@ -173,11 +169,7 @@ fn single_and_never_compressed_files_show_no_spurious_evidence() {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .expect("png");
     let img = decode_image_bytes(Path::new("generated.png"), &png).expect("loads");
-    let m = compression_maps(
-        &img,
-        &CompressionParams::default(),
-        (W as usize, H as usize),
-    );
+    let m = compression_maps(&img, &CompressionParams::default(), &img.rgb);
     assert!(m.evidence.is_none() && m.adjpg.is_none());
     let why = m.absent.expect("a reason");
     assert!(why.contains("not a JPEG"), "{why}");

@@ -84,8 +84,10 @@ likely tampered. Smooth areas can also lack the trace. METHOD.md section 9."
 file's own, typical of content pasted from another JPEG. METHOD.md section 9."
         }
         HeatLayer::Compression => {
-            "The compression history as one map: A-DJPG and NA-DJPG combined. Near 1 = likely \
-tampered. METHOD.md section 9."
+            "The compression history as one map: A-DJPG and NA-DJPG combined, then averaged within \
+small image regions (superpixels) so that its edges follow the image's. Near 1 = likely tampered. \
+Where almost every block leans tampered (a weak trace), only the tenth that leans hardest is kept. \
+METHOD.md section 9; docs/compression.md."
         }
         HeatLayer::Prior => PRIOR,
         HeatLayer::CopyMove => COPY_MOVE,

@@ -376,8 +376,7 @@ impl Worker {
             .engine
             .as_ref()
             .map_or(self.params.compression, |e| e.params.compression);
-        let size = (working_arc.width() as usize, working_arc.height() as usize);
-        let maps = compression_maps(image, &params, size);
+        let maps = compression_maps(image, &params, &working_arc);
         let file_width = image.info.width;
         drop(unprepared);
         send(Reply::Compression {

@@ -107,6 +107,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<bool> {
         let t = Instant::now();
         let prepared = engine.prepare(image)?;
         clock("working image + ELA", t);
+        // The combined compression map's edge step runs at the working size (docs/compression.md).
+        let k = engine.params.compression.superpixel_k;
+        if prepared.image.jpeg_bytes.is_some() && k > 0.0 {
+            let t = Instant::now();
+            let _ = tamperscope::engine::segment::felzenszwalb::superpixels(
+                &prepared.working,
+                k,
+                tamperscope::engine::compression::SUPERPIXEL_MIN_PIXELS,
+            );
+            clock("compression: superpixels (working size)", t);
+        }
         let (w, h) = (
             prepared.working.width() as usize,
             prepared.working.height() as usize,

@@ -69,6 +69,14 @@ pub struct EngineArgs {
     /// (0 = the prototype's per-frequency guard alone).
     #[arg(long, default_value_t = 0.15)]
     pub dq_min_gain: f64,
+    /// Combined compression map: when at least this share leans tampered, reference its log-odds
+    /// to this quantile instead of the median (0 = the median always).
+    #[arg(long, default_value_t = 0.9)]
+    pub dq_weak_quantile: f64,
+    /// Combined compression map: average P(tampered) within Felzenszwalb superpixels of this
+    /// scale k, so that it follows image edges (0 = off).
+    #[arg(long, default_value_t = 50.0)]
+    pub dq_superpixel_k: f32,
 }
 
 impl EngineArgs {
@@ -107,6 +115,12 @@ impl EngineArgs {
         if !(0.0..=100.0).contains(&self.dq_min_gain) {
             anyhow::bail!("--dq-min-gain must be in [0, 100]");
         }
+        if !(0.5..1.0).contains(&self.dq_weak_quantile) && self.dq_weak_quantile != 0.0 {
+            anyhow::bail!("--dq-weak-quantile must be 0 (off) or in [0.5, 1)");
+        }
+        if !(0.0..=100_000.0).contains(&self.dq_superpixel_k) {
+            anyhow::bail!("--dq-superpixel-k must be in [0, 100000]");
+        }
         let prior = if self.prior == "paper" {
             tamperscope::engine::pipeline::PriorRule::Paper
         } else {
@@ -121,6 +135,8 @@ impl EngineArgs {
             adjpg_frequencies: self.dq_frequencies,
             smooth_blocks: self.dq_smooth,
             adjpg_min_gain_per_block: self.dq_min_gain,
+            weak_trace_quantile: self.dq_weak_quantile,
+            superpixel_k: self.dq_superpixel_k,
             ..Default::default()
         };
         let mut p = AnalysisParams {

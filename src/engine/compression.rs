@@ -46,7 +46,22 @@ pub struct CompressionParams {
     /// summed gain must stand above the median shift. Chosen on generated images
     /// (docs/compression.md).
     pub na_robust_z: f64,
+    /// Combined map: when at least this share of it leans tampered, its log-odds are referenced
+    /// to this quantile (so that the rest, the blocks that lean hardest, stay flagged) instead of
+    /// the median. 0: the median always (reports written before it existed). Chosen on CASIA v1
+    /// val (docs/compression.md, "Weak traces and image edges"): a development figure.
+    #[serde(default)]
+    pub weak_trace_quantile: f64,
+    /// Combined map: mean of `P(tampered)` within Felzenszwalb superpixels of the working image
+    /// with this scale `k` (components of at least `SUPERPIXEL_MIN_PIXELS`), so that the 8x8-block
+    /// evidence follows image edges. 0: off (reports written before it existed). Chosen on
+    /// CASIA v1 val, as above.
+    #[serde(default)]
+    pub superpixel_k: f32,
 }
+
+/// Least size, in working-image pixels, of the superpixels of [`CompressionParams::superpixel_k`].
+pub const SUPERPIXEL_MIN_PIXELS: u32 = 20;
 
 impl Default for CompressionParams {
     fn default() -> Self {
@@ -57,6 +72,8 @@ impl Default for CompressionParams {
             na_frequencies: 9,
             na_detection_blocks: 4096,
             na_robust_z: 8.0,
+            weak_trace_quantile: 0.9,
+            superpixel_k: 50.0,
         }
     }
 }

@@ -329,14 +329,61 @@ pub fn orient_map(map: &Map, exif_orientation: u8) -> Map {
 /// backgrounds whose double-compression trace is weak), not the image mostly pasted. Maps whose
 /// median leans authentic are unchanged. Chosen on CASIA v1 val (development figure,
 /// docs/compression.md): A-DJPG F1@0.5 +0.02; no change on the generated double-JPEG set.
-pub fn reference_to_majority(mut log_odds: Map) -> Map {
-    let median = percentile(&log_odds.data, 0.5);
-    if median > 0.0 {
+///
+/// `weak_quantile` (`q`, [`CompressionParams::weak_trace_quantile`]; 0 = off): when at least a
+/// share `q` of the pixels leans tampered, `L' = L - quantile(L, q)` instead, so that only the
+/// `1 - q` that lean hardest stay flagged. There the block evidence is too weak to draw a
+/// boundary by its sign (the trace is in the histograms, but almost every block leans "no
+/// trace"); its ranking still points at the region (docs/compression.md).
+pub fn reference_to_majority(mut log_odds: Map, weak_quantile: f64) -> Map {
+    let leaning = log_odds.data.iter().filter(|&&v| v > 0.0).count() as f64
+        / log_odds.data.len().max(1) as f64;
+    let shift = if weak_quantile > 0.0 && leaning >= weak_quantile {
+        percentile(&log_odds.data, weak_quantile)
+    } else {
+        percentile(&log_odds.data, 0.5)
+    };
+    if shift > 0.0 {
         for v in &mut log_odds.data {
-            *v -= median;
+            *v -= shift;
         }
     }
     log_odds
+}
+
+/// `P(tampered)` of the log-odds map `l` averaged within Felzenszwalb superpixels of `working`
+/// (same size), returned as log-odds (probabilities clamped to [1e-6, 1 - 1e-6]): the 8x8-block
+/// evidence then follows image edges. `k` is the superpixels' scale.
+pub fn superpixel_mean(l: &Map, working: &RgbImage, k: f32) -> Map {
+    if (working.width() as usize, working.height() as usize) != (l.width, l.height) || k <= 0.0 {
+        return l.clone();
+    }
+    let (labels, count) = crate::engine::segment::felzenszwalb::superpixels(
+        working,
+        k,
+        crate::engine::compression::SUPERPIXEL_MIN_PIXELS,
+    );
+    let sigmoid = |v: f32| 1.0 / (1.0 + (-(v as f64)).exp());
+    let mut sum = vec![0f64; count];
+    let mut n = vec![0u32; count];
+    for (&lab, &v) in labels.iter().zip(&l.data) {
+        sum[lab as usize] += sigmoid(v);
+        n[lab as usize] += 1;
+    }
+    let logit = |p: f64| {
+        let p = p.clamp(1e-6, 1.0 - 1e-6);
+        (p / (1.0 - p)).ln() as f32
+    };
+    let mean: Vec<f32> = sum
+        .iter()
+        .zip(&n)
+        .map(|(&s, &c)| logit(s / c.max(1) as f64))
+        .collect();
+    Map::new(
+        l.width,
+        l.height,
+        labels.iter().map(|&lab| mean[lab as usize]).collect(),
+    )
 }
 
 /// Copy-move evidence of a prepared image: the detector runs on the working image (its map is at
@@ -358,12 +405,14 @@ pub fn copy_move_on_working(
     cm.scaled(file_width as f32 / ww as f32)
 }
 
-/// Compression-history evidence of a loaded image, at working size `(w, h)`.
+/// Compression-history evidence of a loaded image, at the size of `working` (the working image,
+/// whose edges the combined map follows when `params.superpixel_k > 0`).
 pub fn compression_maps(
     image: &LoadedImage,
     params: &CompressionParams,
-    (w, h): (usize, usize),
+    working: &RgbImage,
 ) -> CompressionMaps {
+    let (w, h) = (working.width() as usize, working.height() as usize);
     let Some(bytes) = &image.jpeg_bytes else {
         return CompressionMaps {
             absent: Some(format!(
@@ -404,8 +453,13 @@ pub fn compression_maps(
         .as_ref()
         .map(|n| to_working(n.map.to_pixels_resized(ev.width, ev.height, sw, sh)));
     let has_trace = ev.adjpg.used() > 0 || ev.na.is_some();
-    let combined_log_odds =
-        has_trace.then(|| reference_to_majority(to_working(ev.combined_log_odds_resized(sw, sh))));
+    let combined_log_odds = has_trace.then(|| {
+        let l = reference_to_majority(
+            to_working(ev.combined_log_odds_resized(sw, sh)),
+            params.weak_trace_quantile,
+        );
+        superpixel_mean(&l, working, params.superpixel_k)
+    });
     let combined = combined_log_odds.as_ref().map(|l| {
         Map::new(
             l.width,
@@ -801,14 +855,8 @@ impl Engine {
         done("ela", t, &mut timings, progress);
 
         let t = stage("compression", progress)?;
-        let compression = compression_maps(
-            &prepared.image,
-            &self.params.compression,
-            (
-                prepared.working.width() as usize,
-                prepared.working.height() as usize,
-            ),
-        );
+        let compression =
+            compression_maps(&prepared.image, &self.params.compression, &prepared.working);
         done("compression", t, &mut timings, progress);
 
         let copy_move = match &self.params.copy_move {
@@ -1015,12 +1063,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn weak_trace_keeps_only_the_hardest_leaning_tenth_flagged() {
+        // All 20 pixels lean tampered (>= 0.9): referenced to the 0.9 quantile (18), so the two
+        // that lean hardest stay flagged; the order is kept.
+        let m = reference_to_majority(Map::new(20, 1, (1..=20).map(|v| v as f32).collect()), 0.9);
+        assert_eq!(m.data.iter().filter(|&&v| v > 0.0).count(), 2);
+        assert_eq!(m.data[19], 2.0);
+        // 60 % leaning tampered (< 0.9): the median rule as before.
+        let mut v: Vec<f32> = vec![-1.0; 4];
+        v.extend([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let m = reference_to_majority(Map::new(10, 1, v), 0.9);
+        assert_eq!(m.data.iter().filter(|&&v| v > 0.0).count(), 4);
+    }
+
+    #[test]
+    fn superpixel_mean_moves_block_evidence_onto_the_image_edge() {
+        // Two flat colours split at x = 16; the block evidence's boundary is at x = 12.
+        let (w, h) = (32u32, 16u32);
+        let img = RgbImage::from_fn(w, h, |x, _| {
+            if x < 16 {
+                image::Rgb([200, 40, 40])
+            } else {
+                image::Rgb([30, 60, 210])
+            }
+        });
+        let l = Map::new(
+            w as usize,
+            h as usize,
+            (0..w * h)
+                .map(|i| if i % w < 12 { 4.0 } else { -4.0 })
+                .collect(),
+        );
+        let m = superpixel_mean(&l, &img, 50.0);
+        let at = |x: u32, y: u32| m.data[(y * w + x) as usize];
+        // Every pixel of a colour gets the same value, and the left colour leans tampered.
+        assert!((0..16).all(|x| (at(x, 3) - at(0, 0)).abs() < 1e-5));
+        assert!((16..32).all(|x| (at(x, 9) - at(31, 15)).abs() < 1e-5));
+        assert!(
+            at(0, 0) > 0.0 && at(31, 0) < 0.0,
+            "{} {}",
+            at(0, 0),
+            at(31, 0)
+        );
+        // A map of another size, or k = 0, is returned as it is.
+        assert_eq!(superpixel_mean(&l, &img, 0.0).data, l.data);
+        let small = Map::new(4, 4, vec![1.0; 16]);
+        assert_eq!(superpixel_mean(&small, &img, 50.0).data, small.data);
+    }
+
+    #[test]
     fn reference_to_majority_shifts_only_maps_leaning_tampered() {
         // Median 2 (leans tampered): shifted down by 2, order kept.
-        let m = reference_to_majority(Map::new(5, 1, vec![1.0, 2.0, 3.0, 2.0, 9.0]));
+        let m = reference_to_majority(Map::new(5, 1, vec![1.0, 2.0, 3.0, 2.0, 9.0]), 0.0);
         assert_eq!(m.data, vec![-1.0, 0.0, 1.0, 0.0, 7.0]);
         // Median -1 (leans authentic): unchanged.
-        let m = reference_to_majority(Map::new(3, 1, vec![-3.0, -1.0, 4.0]));
+        let m = reference_to_majority(Map::new(3, 1, vec![-3.0, -1.0, 4.0]), 0.0);
         assert_eq!(m.data, vec![-3.0, -1.0, 4.0]);
     }
 }

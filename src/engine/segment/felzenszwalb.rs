@@ -83,14 +83,16 @@ fn sort_by_weight(edges: &mut Vec<(f32, u32, u32)>) {
     *edges = sorted;
 }
 
-/// Segment an RGB image (interleaved, `width x height`) into regions.
-pub fn segment(
+/// Felzenszwalb-Huttenlocher labels of an RGB image (interleaved, `width x height`): one label
+/// per pixel (the root of its component, not compact), components under `min_pixels` merged into
+/// their cheapest neighbour (paper, s.4.1).
+fn forest(
     rgb: &[u8],
     width: usize,
     height: usize,
     params: &FelzenszwalbParams,
-    rule: &MaskRule,
-) -> Segmentation {
+    min_pixels: u32,
+) -> Vec<u32> {
     let n = width * height;
     // Smooth each channel; three box passes approximate a Gaussian of the given sigma.
     let radius = ((params.sigma * params.sigma * 4.0 / 3.0 + 1.0).sqrt() - 1.0)
@@ -149,7 +151,6 @@ pub fn segment(
         }
     }
     // Merge components below the minimum area into their cheapest neighbour (paper, s.4.1).
-    let min_pixels = rule.min_pixels(width, height) as u32;
     for &(_, a, b) in &edges {
         let (ra, rb) = (set.find(a), set.find(b));
         if ra != rb && (set.size[ra as usize] < min_pixels || set.size[rb as usize] < min_pixels) {
@@ -157,7 +158,19 @@ pub fn segment(
             set.union(ra, rb, w);
         }
     }
-    let labels: Vec<u32> = (0..n as u32).map(|p| set.find(p)).collect();
+    (0..n as u32).map(|p| set.find(p)).collect()
+}
+
+/// Segment an RGB image (interleaved, `width x height`) into regions.
+pub fn segment(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    params: &FelzenszwalbParams,
+    rule: &MaskRule,
+) -> Segmentation {
+    let min_pixels = rule.min_pixels(width, height) as u32;
+    let labels = forest(rgb, width, height, params, min_pixels);
     let mut numbering = std::collections::HashMap::new();
     let (regions, dropped_small) =
         components_of_labels(&labels, width, height, &[], min_pixels as usize, |root| {
@@ -169,6 +182,24 @@ pub fn segment(
         regions,
         dropped_small,
     }
+}
+
+/// Fine Felzenszwalb-Huttenlocher superpixels of `rgb` (`sigma` 0.8, components of at least
+/// `min_pixels`): `labels[y * width + x]` in `0..count`. Returns (labels, count). Used to make the
+/// 8x8-block compression evidence follow image edges (docs/compression.md).
+pub fn superpixels(rgb: &image::RgbImage, k: f32, min_pixels: u32) -> (Vec<u32>, usize) {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let params = FelzenszwalbParams { k, sigma: 0.8 };
+    let roots = forest(rgb.as_raw(), w, h, &params, min_pixels);
+    let mut compact = std::collections::HashMap::new();
+    let labels = roots
+        .iter()
+        .map(|r| {
+            let next = compact.len() as u32;
+            *compact.entry(*r).or_insert(next)
+        })
+        .collect();
+    (labels, compact.len())
 }
 
 #[cfg(test)]
