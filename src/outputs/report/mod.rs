@@ -46,7 +46,9 @@ refinement that gives the refined heatmap. The prior is the fused map combined w
 compression history (METHOD.md section 9): the quantised DCT coefficients of the JPEG as stored are \
 tested for the trace of an earlier compression on the same 8x8 grid (A-DJPG, Bianchi & Piva 2012) and \
 on a shifted grid (NA-DJPG); a region without the background's trace was pasted, resampled or \
-retouched. The paper's configuration (the fused map alone as the prior) is reported beside it.";
+retouched. That evidence is averaged within small image regions (superpixels) so that it follows image \
+edges; where almost every block lacks the trace (a weak trace, typical of strong textures) only the \
+tenth that lacks it most is kept. The paper's configuration (the fused map alone as the prior) is reported beside it.";
 
 /// What the copy-move figure shows and what it cannot, for the report's copy-move section.
 pub const COPY_MOVE_EXPLAINED: &str = "What the map shows: areas of the photo that are repeated \
