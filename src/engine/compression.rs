@@ -589,7 +589,7 @@ fn par_jobs<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
 }
 
 /// About this many blocks (at least) estimate the rounding noise (an even subsample on large images).
-const NOISE_BLOCKS: usize = 16384;
+const NOISE_BLOCKS: usize = 8192;
 
 /// At most this many blocks make the calibrated histograms (an even subsample on large images).
 const CALIBRATION_BLOCKS: usize = 65536;
