@@ -834,7 +834,7 @@ fn compression_findings_ui(ui: &mut egui::Ui, maps: &CompressionMaps) {
         ui.label(format!("Not applicable: {why}."));
         return;
     };
-    for line in e.summary() {
+    for line in maps.summary() {
         ui.label(line);
     }
     // Short values: the grid does not wrap, and it must not widen the panel.

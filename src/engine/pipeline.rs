@@ -212,6 +212,9 @@ pub struct CompressionMaps {
     /// `combined` as log-odds of "tampered" (unclipped: keeps the ranking where the
     /// probabilities saturate); the prior is built from it.
     pub combined_log_odds: Option<Map>,
+    /// Share of the combined map (0-1) that leaned tampered when the weak-trace rule of
+    /// [`reference_to_majority`] applied; `None` when it did not.
+    pub weak_trace_share: Option<f64>,
 }
 
 impl CompressionMaps {
@@ -219,6 +222,25 @@ impl CompressionMaps {
     /// copy-move map (`A` itself when there are neither, or when their size differs from `A`'s).
     pub fn prior(&self, rule: PriorRule, fused: &Map, copy_move: Option<&Map>) -> Map {
         rule.combine(fused, self.combined_log_odds.as_ref(), copy_move)
+    }
+
+    /// The findings in words: the evidence's own ([`CompressionEvidence::summary`]), and a line
+    /// when the combined map kept only its hardest-leaning part (weak trace).
+    pub fn summary(&self) -> Vec<String> {
+        let mut lines = self
+            .evidence
+            .as_ref()
+            .map(|e| e.summary())
+            .unwrap_or_default();
+        if let Some(share) = self.weak_trace_share {
+            lines.push(format!(
+                "Weak trace: block by block, {:.0} % of the image lacks the earlier compression, too much \
+                 to be the edit (strong textures often do this); the combined map keeps only the part \
+                 that lacks it most. Read it as a ranking, not as the edit's outline.",
+                100.0 * share
+            ));
+        }
+        lines
     }
 
     /// Whether any map carries evidence (a trace was found).
@@ -336,9 +358,7 @@ pub fn orient_map(map: &Map, exif_orientation: u8) -> Map {
 /// boundary by its sign (the trace is in the histograms, but almost every block leans "no
 /// trace"); its ranking still points at the region (docs/compression.md).
 pub fn reference_to_majority(mut log_odds: Map, weak_quantile: f64) -> Map {
-    let leaning = log_odds.data.iter().filter(|&&v| v > 0.0).count() as f64
-        / log_odds.data.len().max(1) as f64;
-    let shift = if weak_quantile > 0.0 && leaning >= weak_quantile {
+    let shift = if weak_trace_applies(&log_odds, weak_quantile).is_some() {
         percentile(&log_odds.data, weak_quantile)
     } else {
         percentile(&log_odds.data, 0.5)
@@ -349,6 +369,14 @@ pub fn reference_to_majority(mut log_odds: Map, weak_quantile: f64) -> Map {
         }
     }
     log_odds
+}
+
+/// The share of `log_odds` above 0 when it reaches `weak_quantile` (> 0), i.e. when
+/// [`reference_to_majority`] references the map to that quantile; else `None`.
+pub fn weak_trace_applies(log_odds: &Map, weak_quantile: f64) -> Option<f64> {
+    let leaning = log_odds.data.iter().filter(|&&v| v > 0.0).count() as f64
+        / log_odds.data.len().max(1) as f64;
+    (weak_quantile > 0.0 && leaning >= weak_quantile).then_some(leaning)
 }
 
 /// `P(tampered)` of the log-odds map `l` averaged within Felzenszwalb superpixels of `working`
@@ -453,11 +481,11 @@ pub fn compression_maps(
         .as_ref()
         .map(|n| to_working(n.map.to_pixels_resized(ev.width, ev.height, sw, sh)));
     let has_trace = ev.adjpg.used() > 0 || ev.na.is_some();
+    let mut weak_trace_share = None;
     let combined_log_odds = has_trace.then(|| {
-        let l = reference_to_majority(
-            to_working(ev.combined_log_odds_resized(sw, sh)),
-            params.weak_trace_quantile,
-        );
+        let l = to_working(ev.combined_log_odds_resized(sw, sh));
+        weak_trace_share = weak_trace_applies(&l, params.weak_trace_quantile);
+        let l = reference_to_majority(l, params.weak_trace_quantile);
         superpixel_mean(&l, working, params.superpixel_k)
     });
     let combined = combined_log_odds.as_ref().map(|l| {
@@ -474,6 +502,7 @@ pub fn compression_maps(
         na,
         combined,
         combined_log_odds,
+        weak_trace_share,
     }
 }
 
@@ -1074,6 +1103,27 @@ mod tests {
         v.extend([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         let m = reference_to_majority(Map::new(10, 1, v), 0.9);
         assert_eq!(m.data.iter().filter(|&&v| v > 0.0).count(), 4);
+    }
+
+    #[test]
+    fn weak_trace_is_said_in_the_summary() {
+        let all_leaning = Map::new(10, 1, vec![1.0; 10]);
+        assert_eq!(weak_trace_applies(&all_leaning, 0.9), Some(1.0));
+        assert_eq!(weak_trace_applies(&all_leaning, 0.0), None);
+        let mut half = vec![1.0f32; 5];
+        half.extend([-1.0; 5]);
+        assert_eq!(weak_trace_applies(&Map::new(10, 1, half), 0.9), None);
+        let maps = CompressionMaps {
+            weak_trace_share: Some(0.974),
+            ..Default::default()
+        };
+        let lines = maps.summary();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("Weak trace: block by block, 97 %"),
+            "{lines:?}"
+        );
+        assert!(CompressionMaps::default().summary().is_empty());
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl CompressionRecord {
             na_trace_fraction: e.na.as_ref().map(|n| n.trace_fraction),
             na_trace_marks_region: e.na.as_ref().map(|n| n.trace_marks_region),
             na_absent: e.na_absent.clone(),
-            summary: e.summary(),
+            summary: c.summary(),
         }
     }
 }
