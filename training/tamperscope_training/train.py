@@ -156,6 +156,43 @@ class Inputs:
         return {"x": flip(self.x[idx].to(device).float(), fh, fv)}
 
 
+AUX_SIDE = 96  # weak targets are stored at 384 / 4 and pooled to each variant's feature grid
+
+
+def weak_dq_targets(splits: list[str], folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weak pixel targets for the auxiliary loss (issue 19, item 5): for each manipulated training image
+    of a ``casia_rq*`` split, the app's combined compression map (``compression_raw.png`` of
+    ``tamperscope analyze`` run on the original CASIA train file, same geometry) area-resized to the
+    square classifier input and stored at ``AUX_SIDE``; never a ground-truth mask. Images without such a
+    map (authentic, other splits, no trace found) get no target. Returns (targets [N, 1, S, S] float16,
+    has_target [N] bool), in the order of the splits' labels.csv rows."""
+    from PIL import Image
+
+    targets, has = [], []
+    for split in splits:
+        for path, label, _ in read_labels(labels_csv(split)):
+            m = None
+            if split.startswith("casia_rq") and label == 1:
+                f = folder / path.stem.removeprefix("rq_") / "compression_raw.png"
+                if f.exists():
+                    with Image.open(f) as im:
+                        sq = im.convert("L").resize((384, 384), Image.BOX).resize((AUX_SIDE, AUX_SIDE), Image.BOX)
+                        m = torch.from_numpy(np.asarray(sq, np.float32) / 255.0)
+            has.append(m is not None)
+            targets.append(m if m is not None else torch.zeros(AUX_SIDE, AUX_SIDE))
+    return torch.stack(targets).unsqueeze(1).half(), torch.tensor(has)
+
+
+def position_scores(model, fcs: dict) -> dict:
+    """v -> the per-position dense score s_v [N, h, w] that the LSE head pools (model.pooled_logit)."""
+    out = {}
+    for v in model.variants:
+        net = model.nets[model.variants.index(v)] if hasattr(model, "nets") else model
+        lin = net.heads[str(v)]
+        out[v] = torch.einsum("nchw,oc->nohw", fcs[v], lin.weight)[:, 0] + lin.bias
+    return out
+
+
 def paired_order(groups: list[str], g: torch.Generator) -> torch.Tensor:
     """A random order of the images in which the members of each group stay next to each other."""
     members: dict[str, list[int]] = {}
@@ -220,6 +257,11 @@ def main(argv=None):
                     help="product of experts with a logistic model of the inputs' global statistics (debias.py), "
                          "so that whole-file cues give little gradient; the exported model is the classifier alone")
     ap.add_argument("--debias-l2", type=float, default=1e-2, help="L2 penalty of the global bias model")
+    ap.add_argument("--aux-dq", type=float, default=0.0,
+                    help="weight of the auxiliary loss on weak targets from the compression evidence (issue 19, "
+                         "item 5; needs --aux-dq-dir); 0: off")
+    ap.add_argument("--aux-dq-dir", default=str(REPO / ".cache" / "weak_dq"),
+                    help="`tamperscope analyze` output of the original CASIA train manipulated files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
@@ -280,6 +322,13 @@ def main(argv=None):
         bias_logit, bias = fit_bias(global_stats(xtr.maps()), ytr, groups, global_stats(xva.maps()), yv,
                                     args.debias_l2, args.seed)
         print(f"global bias model: {json.dumps(bias)}", flush=True)
+    aux_t, aux_has = None, None
+    if args.aux_dq > 0:
+        if not any(sp.startswith("casia_rq") for sp in args.data.split(",")):
+            raise SystemExit("--aux-dq needs a casia_rq* split in --data")
+        aux_t, aux_has = weak_dq_targets(args.data.split(","), Path(args.aux_dq_dir))
+        assert len(aux_t) == len(xtr), "weak targets and the training images disagree"
+        print(f"weak compression targets: {int(aux_has.sum())} of {len(aux_has)} images", flush=True)
     t_prep = time.time() - t0
     print(f"data {counts}, prepared in {t_prep:.0f}s (cached stem: {cached})", flush=True)
 
@@ -306,12 +355,26 @@ def main(argv=None):
         for b in range(steps_per_epoch):
             idx = perm[b * args.batch:(b + 1) * args.batch]
             fh, fv = torch.rand(2, generator=g) < 0.5
+            aux = None
             with autocast(device):
-                z = logits_of(model, xtr.get(idx, bool(fh), bool(fv), device)).float()
+                inp = xtr.get(idx, bool(fh), bool(fv), device)
+                if aux_t is None:
+                    z = logits_of(model, inp).float()
+                else:
+                    fcs = model.features(stem=inp["stem"]) if "stem" in inp else model.features(inp["x"])
+                    z = torch.cat([model.head(v, fcs[v]) for v in model.variants], dim=1).float()
+                    m = aux_has[idx]
+                    if bool(m.any()):
+                        t = flip(aux_t[idx][m].to(device).float(), bool(fh), bool(fv))
+                        s_pos = position_scores(model, {v: fc[m.to(device)] for v, fc in fcs.items()})
+                        aux = sum(F.binary_cross_entropy_with_logits(
+                            sv.float(), F.adaptive_avg_pool2d(t, sv.shape[-2:])[:, 0]) for sv in s_pos.values())
             y = ytr[idx].to(device).unsqueeze(1).expand_as(z)
             if bias_logit is not None:  # product of experts: the bias model's logit is added, fixed
                 z = z + bias_logit[idx].to(device).unsqueeze(1)
             loss = F.binary_cross_entropy_with_logits(z, y) * z.shape[1]
+            if aux is not None:
+                loss = loss + args.aux_dq * aux
             frac = (time.time() - t_train) / budget_s if budget_s else step / total
             for gr in opt.param_groups:
                 gr["lr"] = lr_at(frac)

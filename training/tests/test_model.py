@@ -168,3 +168,41 @@ def test_lse_pooling_reads_where_the_evidence_is():
     assert lse[1] > lse[0] > gap[0]
     with pytest.raises(ValueError):
         pooled_logit(lin, flat, "max")
+
+
+def test_position_scores_pool_to_the_lse_logit_and_weak_targets_follow_the_labels(tmp_path, monkeypatch):
+    """The auxiliary loss of train.py (issue 19, item 5) supervises the per-position scores that the LSE
+    head pools: pooling them gives the model's own logit. Weak targets exist only for manipulated
+    casia_rq images whose original file has a compression map, and keep its geometry."""
+    from PIL import Image
+
+    from tamperscope_training import train
+    from tamperscope_training.model import LSE_R, build
+
+    torch.manual_seed(0)
+    m = build("wcb-mobilenetv2-separate-lse", None).eval()
+    x = torch.randn(2, 3, 384, 384)
+    with torch.no_grad():
+        fcs = m.features(x)
+        s = train.position_scores(m, fcs)
+        for j, v in enumerate(m.variants):
+            sv = s[v].flatten(1)
+            pooled = (torch.logsumexp(LSE_R * sv, dim=1) - np.log(sv.shape[1])) / LSE_R
+            assert torch.allclose(pooled, m(x)[:, j], atol=1e-4)
+
+    split = tmp_path / "casia_rq_t"
+    split.mkdir()
+    (split / "labels.csv").write_text("image,label,kind\nimages/rq_Sp_a.jpg,1,splicing\n"
+                                      "images/rq_Au_b.jpg,0,authentic\nimages/rq_Sp_c.jpg,1,splicing\n")
+    weak = tmp_path / "weak"
+    (weak / "Sp_a").mkdir(parents=True)
+    left = np.zeros((256, 384), np.uint8)
+    left[:, :192] = 255
+    Image.fromarray(left).save(weak / "Sp_a" / "compression_raw.png")
+    monkeypatch.setattr(train, "labels_csv", lambda sp: tmp_path / sp / "labels.csv")
+    t, has = train.weak_dq_targets(["casia_rq_t"], weak)
+    assert has.tolist() == [True, False, False]
+    assert t.shape == (3, 1, train.AUX_SIDE, train.AUX_SIDE)
+    half = train.AUX_SIDE // 2
+    assert float(t[0, 0, :, : half - 1].min()) == 1.0 and float(t[0, 0, :, half + 1:].max()) == 0.0
+    assert float(t[1].abs().max()) == 0.0
