@@ -146,3 +146,34 @@ fn coefficient_reader_refuses_a_frame_the_marker_scan_misses() {
         "{err}"
     );
 }
+
+#[test]
+fn fractional_chroma_sampling_is_refused_like_libjpeg() {
+    // Fuzzed CMYK frames (C 2x3 with K 2x2; C 2x2 with K 4x3) on which the codec crate indexed out
+    // of bounds; djpeg refuses both ("Fractional sampling not implemented yet"). Both readers now
+    // refuse them from the header, before the codec decodes anything.
+    for name in [
+        "codec-panic-cmyk-sampling-2x3-afl.jpg",
+        "codec-panic-cmyk-sampling-4x3-afl.jpg",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz_regressions")
+            .join(name);
+        let bytes = std::fs::read(&path).expect("regression file");
+        for err in [
+            tamperscope::engine::jpeg::read_coefficients(&bytes).expect_err("refused"),
+            tamperscope::engine::jpeg::decode_rgb(&bytes).expect_err("refused"),
+        ] {
+            assert!(
+                matches!(err, tamperscope::engine::jpeg::JpegError::Unsupported(_))
+                    && err.to_string().contains("fractional chroma sampling"),
+                "{name}: {err}"
+            );
+        }
+        let err = load_image(&path).expect_err("refused");
+        assert!(
+            err.to_string().contains("fractional chroma sampling"),
+            "{name}: {err}"
+        );
+    }
+}

@@ -148,6 +148,14 @@ fn bad_inputs_fail_cleanly_and_the_rest_is_still_done() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // Each error line names its file once.
+    for line in stderr.lines().filter(|l| l.starts_with("error:")) {
+        let name = ["empty.jpg", "text.jpg", "huge.png"]
+            .into_iter()
+            .find(|n| line.contains(n))
+            .unwrap_or_else(|| panic!("an error line names no input: {line}"));
+        assert_eq!(line.matches(name).count(), 1, "{line}");
+    }
     let mut written: Vec<String> = std::fs::read_dir(out.path())
         .expect("out")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

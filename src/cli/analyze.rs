@@ -439,10 +439,16 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<bool> {
                     }
                 }
                 Outcome::Failed(err) => {
-                    if bar && std::io::stderr().is_terminal() {
-                        eprintln!("\rerror: {shown}: {err}\x1b[K");
+                    // Most engine errors already name the file; do not name it twice.
+                    let line = if err.contains(&shown) {
+                        format!("error: {err}")
                     } else {
-                        eprintln!("error: {shown}: {err}");
+                        format!("error: {shown}: {err}")
+                    };
+                    if bar && std::io::stderr().is_terminal() {
+                        eprintln!("\r{line}\x1b[K");
+                    } else {
+                        eprintln!("{line}");
                     }
                     failed.push((shown.clone(), err));
                 }

@@ -130,7 +130,8 @@ fn contained<T>(f: impl FnOnce() -> Result<T, JpegError>) -> Result<T, JpegError
 /// What both readers check before the codec allocates anything: a JPEG signature, then the
 /// frame header as the codec itself parses it (it skips bytes that `frame_size` stops at, so a
 /// fuzzed file hid a 674 MP frame from `frame_size` and the coefficient reader spent seconds
-/// allocating for it): a size of at most [`MAX_FRAME_PIXELS`] and not 0, a precision of 2-16 bits.
+/// allocating for it): a size of at most [`MAX_FRAME_PIXELS`] and not 0, a precision of 2-16 bits,
+/// and sampling factors libjpeg accepts ([`check_sampling`]).
 fn check_header(bytes: &[u8]) -> Result<(), JpegError> {
     if !is_jpeg(bytes) {
         return Err(JpegError::NotJpeg);
@@ -163,6 +164,39 @@ fn check_frame(d: &libjpeg_turbo_rs::Decoder<'_>) -> Result<(), JpegError> {
             "the frame header gives {precision} bits per sample (JPEG allows 2-16)"
         )));
     }
+    check_sampling(
+        &f.components
+            .iter()
+            .map(|c| (c.horizontal_sampling, c.vertical_sampling))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// libjpeg's rule for sampling factors (T.81 section A.1.1; `jdmaster.c` and `jdsample.c`): each
+/// factor is 1-4, and every component's factors divide the frame's largest ones, since libjpeg
+/// upsamples only by whole ratios ("Fractional sampling not implemented yet"; `djpeg` refuses such
+/// files). libjpeg-turbo-rs 0.9.0 indexes out of bounds on some of them (fuzzed CMYK frames), so
+/// they are refused here, from the header, with libjpeg's reason.
+fn check_sampling(factors: &[(u8, u8)]) -> Result<(), JpegError> {
+    if let Some(&(h, v)) = factors
+        .iter()
+        .find(|&&(h, v)| !(1..=4).contains(&h) || !(1..=4).contains(&v))
+    {
+        return Err(JpegError::Unsupported(format!(
+            "a component has sampling factors {h} x {v} (JPEG allows 1-4)"
+        )));
+    }
+    let max_h = factors.iter().map(|f| f.0).max().unwrap_or(1);
+    let max_v = factors.iter().map(|f| f.1).max().unwrap_or(1);
+    if let Some(&(h, v)) = factors
+        .iter()
+        .find(|&&(h, v)| max_h % h != 0 || max_v % v != 0)
+    {
+        return Err(JpegError::Unsupported(format!(
+            "fractional chroma sampling: a component sampled {h} x {v} against the frame's \
+             {max_h} x {max_v} (libjpeg refuses it too: \"Fractional sampling not implemented yet\")"
+        )));
+    }
     Ok(())
 }
 
@@ -171,7 +205,8 @@ fn check_frame(d: &libjpeg_turbo_rs::Decoder<'_>) -> Result<(), JpegError> {
 /// Errors: [`JpegError::NotJpeg`] for other formats; [`JpegError::Decode`] for damaged or
 /// truncated entropy-coded data (the library's message); [`JpegError::Limit`] for a frame over
 /// [`MAX_FRAME_PIXELS`], refused before any allocation; [`JpegError::BadTable`] for a
-/// quantisation step of 0; [`JpegError::Unsupported`] for a frame with no component.
+/// quantisation step of 0; [`JpegError::Unsupported`] for a frame with no component, and for
+/// sampling factors libjpeg refuses (outside 1-4, or fractional ratios).
 pub fn read_coefficients(bytes: &[u8]) -> Result<Coefficients, JpegError> {
     check_header(bytes)?;
     let c = contained(|| {
@@ -331,7 +366,7 @@ fn count_images(bytes: &[u8]) -> usize {
 /// Decode a JPEG file to 8-bit RGB with libjpeg-turbo-rs: accurate integer IDCT (`JDCT_ISLOW`)
 /// and fancy (triangle-filter) chroma upsampling, libjpeg's defaults, so the pixels equal what
 /// `djpeg` writes. Baseline, extended, progressive, arithmetic-coded and lossless frames,
-/// restart markers and every chroma subsampling are decoded. Greyscale is replicated to three
+/// restart markers and every chroma subsampling libjpeg decodes (whole ratios) are decoded. Greyscale is replicated to three
 /// channels; CMYK and YCCK frames are converted as Adobe's inverted inks (R = C K / 255, ...);
 /// 12-bit samples are scaled to 8 bits (`>> 4`); of a multi-picture file the first image is
 /// decoded. Each of these is said in [`DecodedJpeg::notes`].
@@ -339,7 +374,8 @@ fn count_images(bytes: &[u8]) -> usize {
 /// Errors: [`JpegError::NotJpeg`]; [`JpegError::Limit`] for a frame over
 /// [`MAX_FRAME_PIXELS`], refused from the header before allocation; [`JpegError::Decode`] for
 /// damaged data, and for a panic inside the codec (contained); [`JpegError::Unsupported`] for
-/// layouts the codec refuses and for a frame of height 0.
+/// layouts the codec refuses, for a frame of height 0 and for fractional chroma sampling
+/// (which libjpeg refuses too).
 pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedJpeg, JpegError> {
     if !is_jpeg(bytes) {
         return Err(JpegError::NotJpeg);
@@ -505,6 +541,30 @@ pub fn ijg_equivalent_quality(steps: &[(usize, f64)]) -> Option<(u8, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_factors_follow_libjpeg() {
+        // 4:4:4, 4:2:0, 4:1:1, 4:4:0 and a CMYK frame with K at half resolution are whole ratios.
+        for ok in [
+            vec![(1, 1), (1, 1), (1, 1)],
+            vec![(2, 2), (1, 1), (1, 1)],
+            vec![(4, 1), (1, 1), (1, 1)],
+            vec![(1, 2), (1, 1), (1, 1)],
+            vec![(2, 2), (2, 2), (2, 2), (1, 1)],
+        ] {
+            assert!(check_sampling(&ok).is_ok(), "{ok:?}");
+        }
+        // The fuzzed CMYK frames (C 2x3 with K 2x2; C 2x2 with K 4x3), 3:2 ratios and factor 0.
+        for bad in [
+            vec![(2, 3), (1, 1), (1, 1), (2, 2)],
+            vec![(2, 2), (1, 1), (1, 1), (4, 3)],
+            vec![(3, 1), (2, 1), (1, 1)],
+            vec![(0, 1), (1, 1), (1, 1)],
+        ] {
+            let e = check_sampling(&bad).expect_err("refused");
+            assert!(matches!(e, JpegError::Unsupported(_)), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn zigzag_is_a_permutation_that_starts_like_t81() {
