@@ -559,6 +559,25 @@ fn dist2(a: &[f32; ZERNIKE_FEATURES], b: &[f32; ZERNIKE_FEATURES]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
+/// Random-search candidates of a pixel whose features are prefetched: the widest radii, whose
+/// targets are far from the pixel and so rarely in cache.
+const PREFETCHED_DRAWS: usize = 5;
+
+/// Ask the CPU to bring `v`'s cache line in (a hint; no effect on results).
+#[inline(always)]
+#[allow(unsafe_code)] // a prefetch hint: no pointer is read or written
+fn prefetch<T>(v: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching reads nothing the program sees and cannot fault; `v` is a valid reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (v as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 /// Number of row bands PatchMatch runs in parallel; fixed, so that the field does not depend on
 /// the machine's thread count.
 const BANDS: usize = 4;
@@ -635,8 +654,42 @@ fn patch_match(
                         let (lx, ly) = (k % gw, k / gw);
                         let (x, y) = (lx as i32, (ly + y0) as i32);
                         let gi = (ly + y0) * gw + lx;
-                        // Propagation: the neighbours' offsets (already updated in this scan).
                         let step: i32 = if forward { -1 } else { 1 };
+                        // The random search's draws do not depend on what the tries find, so
+                        // they are drawn first (same sequence) and the far candidates' features,
+                        // read at random and so mostly out of cache, are prefetched around the
+                        // two likely bests (this pixel's offset and its scan neighbour's) while
+                        // propagation runs. Prefetching is a hint: the field is unchanged.
+                        let mut draws = [(0i32, 0i32); 32];
+                        let mut n_draws = 0;
+                        let mut radius = max_radius;
+                        while radius >= 1 && n_draws < draws.len() {
+                            let span = (2 * radius + 1) as usize;
+                            draws[n_draws] = (
+                                rng.below(span) as i32 - radius,
+                                rng.below(span) as i32 - radius,
+                            );
+                            n_draws += 1;
+                            radius /= 2;
+                        }
+                        let neighbour = lx as i32 + step;
+                        let guesses = [
+                            Some(nb[k]),
+                            (neighbour >= 0 && neighbour < gwi)
+                                .then(|| nb[ly * gw + neighbour as usize]),
+                        ];
+                        for (d, guess) in draws[..n_draws.min(PREFETCHED_DRAWS)]
+                            .iter()
+                            .zip(std::iter::repeat(guesses))
+                        {
+                            for g in guess.into_iter().flatten() {
+                                let (tx, ty) = (x + g.0 + d.0, y + g.1 + d.1);
+                                if tx >= 0 && ty >= 0 && tx < gwi && ty < ghi {
+                                    prefetch(&features[ty as usize * gw + tx as usize]);
+                                }
+                            }
+                        }
+                        // Propagation: the neighbours' offsets (already updated in this scan).
                         // Zero order: the neighbour's offset; first order: extrapolated from
                         // two neighbours, which follows the linearly varying field of a rotated
                         // or scaled copy (the paper's modified propagation, section III-B).
@@ -659,16 +712,9 @@ fn patch_match(
                             }
                         }
                         // Random search around the current best, radius halving down to 1.
-                        let mut radius = max_radius;
-                        while radius >= 1 {
+                        for d in &draws[..n_draws] {
                             let best = nb[k];
-                            let span = (2 * radius + 1) as usize;
-                            let o = (
-                                best.0 + rng.below(span) as i32 - radius,
-                                best.1 + rng.below(span) as i32 - radius,
-                            );
-                            try_offset(k, x, y, o, nb, db, gi);
-                            radius /= 2;
+                            try_offset(k, x, y, (best.0 + d.0, best.1 + d.1), nb, db, gi);
                         }
                     }
                 });
