@@ -678,11 +678,8 @@ fn patch_match(
                             (neighbour >= 0 && neighbour < gwi)
                                 .then(|| nb[ly * gw + neighbour as usize]),
                         ];
-                        for (d, guess) in draws[..n_draws.min(PREFETCHED_DRAWS)]
-                            .iter()
-                            .zip(std::iter::repeat(guesses))
-                        {
-                            for g in guess.into_iter().flatten() {
+                        for d in &draws[..n_draws.min(PREFETCHED_DRAWS)] {
+                            for g in guesses.iter().flatten() {
                                 let (tx, ty) = (x + g.0 + d.0, y + g.1 + d.1);
                                 if tx >= 0 && ty >= 0 && tx < gwi && ty < ghi {
                                     prefetch(&features[ty as usize * gw + tx as usize]);
