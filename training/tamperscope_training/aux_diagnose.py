@@ -13,28 +13,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from PIL import Image
 
 from .data import CACHE, REPO, SHARED, ela_cache, load_split, read_labels
+from .diagnose import auc
+from .train import AUX_SIDE, weak_dq_targets
 
 REPO_RESULTS = REPO / "training" / "results"
-
-
-def auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Mann-Whitney AUC of scores ``s`` for the boolean labels ``y`` (ties share their mean rank)."""
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    ss = s[order]
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and ss[j + 1] == ss[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def energy(npy) -> np.ndarray:
@@ -42,25 +26,24 @@ def energy(npy) -> np.ndarray:
     if e.shape[0] != 3:
         e = np.moveaxis(e, -1, 0)
     en = np.abs(e).sum(0)
-    return en.reshape(96, en.shape[0] // 96, 96, en.shape[1] // 96).mean((1, 3)).ravel()
+    return en.reshape(AUX_SIDE, en.shape[0] // AUX_SIDE, AUX_SIDE, en.shape[1] // AUX_SIDE).mean((1, 3)).ravel()
 
 
 def main() -> None:
     originals = [p for p, label, _ in read_labels(SHARED / "data" / "casia1" / "train" / "labels.csv") if label == 1]
     orig_ela = dict(zip((p.stem for p in originals), ela_cache(originals, "casia_train_manipulated")))
     rq_paths, _, _ = load_split("casia_rq")
-    rq_ela = {p.stem.removeprefix("rq_"): p for p in rq_paths}
+    # The same targets `train --aux-dq` uses, in casia_rq's row order.
+    targets, has = weak_dq_targets(["casia_rq"], CACHE / "weak_dq")
     per = {"resaved": [], "original": []}
-    for stem in sorted(orig_ela):
-        f = CACHE / "weak_dq" / stem / "compression_raw.png"
-        if not f.exists() or stem not in rq_ela:
+    for rq, t, ok in zip(rq_paths, targets, has.tolist()):
+        stem = rq.stem.removeprefix("rq_")
+        if not ok or stem not in orig_ela:
             continue
-        with Image.open(f) as im:
-            t = np.asarray(im.convert("L").resize((384, 384), Image.BOX).resize((96, 96), Image.BOX), np.float32)
-        y = (t / 255.0 > 0.5).ravel()
+        y = (t.float().numpy() > 0.5).ravel()
         if y.all() or not y.any():
             continue
-        per["resaved"].append(auc(y, energy(rq_ela[stem])))
+        per["resaved"].append(auc(y, energy(rq)))
         per["original"].append(auc(y, energy(orig_ela[stem])))
     a, b = np.array(per["resaved"]), np.array(per["original"])
     d = b - a
