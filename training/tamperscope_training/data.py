@@ -28,9 +28,9 @@ LOCAL_SPLITS = ("synth", "casia_rq", "casia_pairs")  # made by this package unde
 
 
 def is_local(split: str) -> bool:
-    """Splits this package makes under .cache/ (``casia_pairs*``, ``casia_rq*``: selfsplice.py and recompress.py
-    outputs under any suffix)."""
-    return split in LOCAL_SPLITS or split.startswith(("casia_pairs", "casia_rq"))
+    """Splits this package makes under .cache/ (``casia_pairs*``, ``casia_rq*``, ``synth*``: selfsplice.py,
+    recompress.py and synth.py outputs under any suffix)."""
+    return split in LOCAL_SPLITS or split.startswith(("casia_pairs", "casia_rq", "synth"))
 
 
 RECIPE = "recipe.json"
@@ -96,7 +96,7 @@ def labels_csv(split: str) -> Path:
 
 
 def load_split(split: str) -> tuple[list[Path], np.ndarray, list[str]]:
-    """split: casia_train | casia_val | synth (``.cache/synth``, synth.py) | casia_rq (``.cache/casia_rq``,
+    """split: casia_train | casia_val | synth* (``.cache/synth*``, synth.py) | casia_rq (``.cache/casia_rq``,
     recompress.py) | casia_pairs* (``.cache/casia_pairs*``, selfsplice.py)."""
     rows = read_labels(labels_csv(split))
     npys = ela_cache([r[0] for r in rows], split)
