@@ -246,6 +246,14 @@ fn forge(base: &RgbImage, kind: Kind, rng: &mut Rng) -> Forgery {
     }
 }
 
+/// The number in environment variable `k`, or `default` when it is unset or not a number.
+fn env_or(k: &str, default: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The detector's defaults, or (measurement only) a partial JSON object in `COPYMOVE_PARAMS`.
 fn params() -> CopyMoveParams {
     std::env::var("COPYMOVE_PARAMS")
@@ -406,18 +414,11 @@ fn authentic_photos_stay_quiet() {
 #[ignore]
 fn measure() {
     let Some(dir) = photos_dir() else { return };
-    let seed: u64 = std::env::var("COPYMOVE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2026);
-    let n: usize = std::env::var("COPYMOVE_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let offset: usize = std::env::var("COPYMOVE_OFFSET")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let (seed, n, offset) = (
+        env_or("COPYMOVE_SEED", 2026),
+        env_or("COPYMOVE_N", 20) as usize,
+        env_or("COPYMOVE_OFFSET", 0) as usize,
+    );
     let verbose = std::env::var_os("COPYMOVE_VERBOSE").is_some();
     println!(
         "generated copy-moves, seed {seed}, {n} photos per kind from offset {offset} (512 px):"
@@ -471,16 +472,10 @@ fn write_eval_set() {
         eprintln!("skipping: set COPYMOVE_SET_OUT");
         return;
     };
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
     let (seed, n, offset) = (
-        env("COPYMOVE_SEED", 2026),
-        env("COPYMOVE_N", 20) as usize,
-        env("COPYMOVE_OFFSET", 0) as usize,
+        env_or("COPYMOVE_SEED", 2026),
+        env_or("COPYMOVE_N", 20) as usize,
+        env_or("COPYMOVE_OFFSET", 0) as usize,
     );
     std::fs::create_dir_all(out.join("images")).expect("output folder");
     let photos = photo_list_from(&dir, n, offset);
