@@ -20,8 +20,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("TAMPERSCOPE_SHARED", "/work/shared"))
-CACHE = REPO / ".cache"
-BINARY = REPO / "target" / "release" / "tamperscope"
+# Overridable so that a training bundle (gpu_bundle.py) runs the same code outside a checkout.
+CACHE = Path(os.environ.get("TAMPERSCOPE_CACHE", REPO / ".cache"))
+BINARY = Path(os.environ.get("TAMPERSCOPE_BIN", REPO / "target" / "release" / "tamperscope"))
 
 
 LOCAL_SPLITS = ("synth", "casia_rq", "casia_pairs")  # made by this package under .cache/
@@ -29,15 +30,21 @@ LOCAL_SPLITS = ("synth", "casia_rq", "casia_pairs")  # made by this package unde
 
 def is_local(split: str) -> bool:
     """Splits this package makes under .cache/ (``casia_pairs*``, ``casia_rq*``, ``synth*``: selfsplice.py,
-    recompress.py and synth.py outputs under any suffix)."""
-    return split in LOCAL_SPLITS or split.startswith(("casia_pairs", "casia_rq", "synth"))
+    recompress.py and synth.py outputs under any suffix; ``bundle_*``: gpu_bundle.py's held-out part)."""
+    return split in LOCAL_SPLITS or split.startswith(("casia_pairs", "casia_rq", "synth", "bundle_"))
 
 
 RECIPE = "recipe.json"
 
 
 def git_commit() -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    """HEAD of the checkout, or ``TAMPERSCOPE_COMMIT`` (a bundle has no .git; the machine may have no git)."""
+    if os.environ.get("TAMPERSCOPE_COMMIT"):
+        return os.environ["TAMPERSCOPE_COMMIT"]
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
 
 
 def write_split(out: Path, rows: list[dict], module: str, argv, args) -> None:

@@ -73,6 +73,51 @@ def export_onnx(model, path, opset: int = 17) -> None:
     onnx.checker.check_model(onnx.load(str(path)))
 
 
+def fp16_storage(src, dst, min_elems: int = 1024) -> dict:
+    """Store ``src``'s float32 weights of at least ``min_elems`` elements as float16, each followed by a
+    Cast back to float32, and write ``dst``: the file halves, the arithmetic stays float32 (ONNX Runtime
+    folds the Casts into float32 constants when the session is built). Only the weights' rounding to
+    float16 changes the outputs; ``fp16_effect`` measures it. Returns counts and sizes."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(src))
+    g = m.graph
+    casts, kept = [], []
+    for init in g.initializer:
+        w = numpy_helper.to_array(init)
+        if init.data_type == onnx.TensorProto.FLOAT and w.size >= min_elems:
+            kept.append(numpy_helper.from_array(w.astype(np.float16), init.name + "__fp16"))
+            casts.append(helper.make_node("Cast", [init.name + "__fp16"], [init.name], to=onnx.TensorProto.FLOAT,
+                                          name=init.name + "__cast"))
+        else:
+            kept.append(init)
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    nodes = list(g.node)
+    del g.node[:]
+    g.node.extend(casts + nodes)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))
+    return {"weights_fp16": len(casts), "bytes_before": Path(src).stat().st_size, "bytes_after": Path(dst).stat().st_size}
+
+
+def fp16_effect(fp32, fp16, ela_scale: float) -> dict:
+    """Largest differences between two exports' outputs on the parity fixture's inputs: logits and the
+    fused CAM (normalised to [0, 1]), as absolute values."""
+    xs, _ = fixture_inputs(ela_scale)
+    d_logit, d_cam = 0.0, 0.0
+    for x in xs:
+        a, b = run_onnx(fp32, x), run_onnx(fp16, x)
+        variants = variants_in(a)
+        d_logit = max(d_logit, max(float(np.abs(a[f"logit_b{v}"] - b[f"logit_b{v}"]).max()) for v in variants))
+        for v in variants:
+            ca = cam_from_outputs(a[f"features_b{v}"][0], a[f"alpha_b{v}"][0], 384, 384)
+            cb = cam_from_outputs(b[f"features_b{v}"][0], b[f"alpha_b{v}"][0], 384, 384)
+            d_cam = max(d_cam, float(np.abs(ca - cb).max()))
+    return {"max_abs_logit": d_logit, "max_abs_cam": d_cam, "inputs": len(xs)}
+
+
 def run_onnx(path, x: np.ndarray) -> dict:
     import onnxruntime as ort
 
@@ -169,6 +214,8 @@ def main(argv=None):
     ap.add_argument("--model", default=str(REPO / "models" / "wcbnet.onnx"))
     ap.add_argument("--ela-scale", type=float, default=2.0)
     ap.add_argument("--eval-val", action="store_true", help="print the ONNX model's CASIA val metrics")
+    ap.add_argument("--fp16-storage", action="store_true",
+                    help="store the exported (--ckpt) or given (--model) weights as float16, computed in float32")
     args = ap.parse_args(argv)
     if args.ckpt:
         from .model import load_checkpoint
@@ -176,6 +223,15 @@ def main(argv=None):
         model = load_checkpoint(args.ckpt)
         export_onnx(model, args.out)
         print(f"{args.out}: {Path(args.out).stat().st_size} bytes, sha256 {sha256(args.out)}")
+    if args.fp16_storage:
+        src = Path(args.out if args.ckpt else args.model)
+        with tempfile.TemporaryDirectory() as td:
+            fp32 = Path(td) / "fp32.onnx"
+            fp32.write_bytes(src.read_bytes())
+            info = fp16_storage(fp32, src)
+            info["effect"] = fp16_effect(fp32, src, args.ela_scale)
+        print(json.dumps(info))
+        print(f"{src}: sha256 {sha256(src)}")
     if args.fixture:
         exp = write_fixture(args.model, args.ela_scale)
         print(json.dumps({c["input"]: {v: c["variants"][v]["prob"] for v in c["variants"]} for c in exp["cases"]}))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,12 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import REPO, ela_codec, git_commit, labels_csv, load_split, metrics, read_groups, read_labels, read_recipe, \
+from .data import CACHE, SHARED, ela_codec, git_commit, labels_csv, load_split, metrics, read_groups, read_labels, read_recipe, \
     table_only_auc
 from .debias import fit_bias, global_stats
 from .model import MODEL_NAMES, build
 
-MNV2_WEIGHTS = "/work/shared/models/mobilenetv2_imagenet_features.pt"
+MNV2_WEIGHTS = os.environ.get("TAMPERSCOPE_MNV2_WEIGHTS", str(SHARED / "models" / "mobilenetv2_imagenet_features.pt"))
 
 
 def load_ela(npys, scale):
@@ -99,7 +100,7 @@ class Inputs:
         self.cached = cached
         if cached:
             bb = model.backbone
-            f = REPO / ".cache" / "stem" / f"{key}.pt"
+            f = CACHE / "stem" / f"{key}.pt"
             if f.exists():
                 ck = torch.load(f)
                 self.x = ck["stem"]
@@ -122,14 +123,14 @@ class Inputs:
         in ``.cache/stem/<state_from>.pt`` (an earlier run's cache): runs that add a split reuse the
         others' features and export the same frozen blocks."""
         bb = model.backbone
-        state_file = REPO / ".cache" / "stem" / f"{state_from}.pt"
+        state_file = CACHE / "stem" / f"{state_from}.pt"
         if not state_file.exists():
             raise SystemExit(f"--frozen-state-from: {state_file} does not exist (run the recipe that makes it)")
         # mmap: only the small frozen state is read, not the cached outputs stored beside it
         bb.blocks[: bb.frozen].load_state_dict(torch.load(state_file, mmap=True)["frozen_state"])
         parts = []
         for split in splits:
-            f = REPO / ".cache" / "stem" / f"{split}@{state_from}.pt"
+            f = CACHE / "stem" / f"{split}@{state_from}.pt"
             if f.exists():
                 parts.append(torch.load(f)["stem"])
             else:
@@ -260,7 +261,7 @@ def main(argv=None):
     ap.add_argument("--aux-dq", type=float, default=0.0,
                     help="weight of the auxiliary loss on weak targets from the compression evidence (issue 19, "
                          "item 5; needs --aux-dq-dir); 0: off")
-    ap.add_argument("--aux-dq-dir", default=str(REPO / ".cache" / "weak_dq"),
+    ap.add_argument("--aux-dq-dir", default=str(CACHE / "weak_dq"),
                     help="`tamperscope analyze` output of the original CASIA train manipulated files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -268,6 +269,9 @@ def main(argv=None):
     ap.add_argument("--select", choices=["val", "last"], default="last",
                     help="checkpoint kept: the last epoch (default), or the best CASIA val image AUC (only to "
                          "reproduce the shipped recipe: that figure rewards CASIA's file-history shortcut)")
+    ap.add_argument("--val", default="casia_val",
+                    help="split scored after each epoch (a report; with --select val also the choice): CASIA val by "
+                         "default, or a held-out part of the training data (gpu_bundle.py's bundle_val)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                     help="auto: CUDA with mixed precision when torch sees a GPU, else CPU")
     args = ap.parse_args(argv)
@@ -304,17 +308,18 @@ def main(argv=None):
     images = [r[0] for split in args.data.split(",") for r in read_labels(labels_csv(split))]
     table_auc = round(table_only_auc(images, ytr.numpy(), [g for sp in args.data.split(",") for g in read_groups(sp)]), 4)
     print(f"table-only AUC of the training data: {table_auc}", flush=True)
-    vn, yv, _ = load_split("casia_val")
+    vn, yv, _ = load_split(args.val)
     t0 = time.time()
     # The ELA codec is part of the key: frozen-block outputs of another codec's tensors are stale.
     key = f"s{args.ela_scale}_f{args.frozen}_recal{args.bn_recalibrate}_seed{args.seed}_{args.data}@{ela_codec()}"
     if args.frozen_state_from and cached:
         xtr = Inputs.per_split(model, args.data.split(","), args.ela_scale, args.frozen_state_from)
-        xva = Inputs.per_split(model, ["casia_val"], args.ela_scale, args.frozen_state_from)
+        xva = Inputs.per_split(model, [args.val], args.ela_scale, args.frozen_state_from)
     else:
         xtr = Inputs(model, load_ela(npys, args.ela_scale), cached, f"train_{key}", args.bn_recalibrate, args.seed)
         # val features use the frozen state fixed on the training data (never re-estimated on val)
-        xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"val_{key}")
+        vkey = "val" if args.val == "casia_val" else args.val  # "val_…": the name CASIA val's caches already have
+        xva = Inputs(model, load_ela(vn, args.ela_scale), cached, f"{vkey}_{key}")
     groups = [grp for split in args.data.split(",") for grp in read_groups(split)]
     assert len(groups) == len(xtr), "labels.csv and the ELA cache disagree"
     bias_logit, bias = None, None
@@ -408,7 +413,7 @@ def main(argv=None):
         "commit": commit, "seed": args.seed, "data": counts,
         "data_recipes": {split: r for split in args.data.split(",") if (r := read_recipe(split))},
         "global_bias": bias, "table_only_auc": table_auc,
-        "val_data": {"casia_val": len(vn), "manipulated": int(yv.sum())},
+        "val_data": {args.val: len(vn), "manipulated": int(yv.sum())},
         "prep_s": round(t_prep), "train_s": round(time.time() - t_train), "wall_s": round(time.time() - t_start),
         "best_val_mean_auc": best, "log": log,
         "trainable_params": sum(p.numel() for p in params), "params": sum(p.numel() for p in model.parameters()),
