@@ -53,24 +53,32 @@ def test_committed_model_matches_fixture():
             assert np.abs(cam.ravel() - np.array(want["cam"])).max() < 1e-3
 
 
-def test_fp16_storage_halves_the_file_and_keeps_float32_outputs(tmp_path):
+def test_fp16_storage_keeps_the_interface_and_float32_outputs(tmp_path):
     """export --fp16-storage: weights stored as float16 and cast back, so the graph's interface and its
-    float32 arithmetic stay; only the weights' rounding moves the outputs (logits by about 1e-2)."""
+    float32 arithmetic stay; only the weights' rounding moves the outputs. On the generated stand-in
+    classifier (float32, same interface), every weight converted; and the shipped file is already stored
+    so (nothing left to convert; measured effect in training/README.md)."""
     pytest.importorskip("onnx", reason="onnx not installed")
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    import onnx
+
     from tamperscope_training.export import OUTPUT_NAMES, fp16_storage, run_onnx
 
-    if not MODEL.exists() or not (FIX / "a.npy").exists():
-        pytest.skip("models/wcbnet.onnx or the gradcam_parity fixture is missing")
+    standin = REPO / "models" / "standin_classifier.onnx"
+    if not MODEL.exists() or not standin.exists() or not (FIX / "a.npy").exists():
+        pytest.skip("models/wcbnet.onnx, the stand-in classifier or the gradcam_parity fixture is missing")
     dst = tmp_path / "fp16.onnx"
-    info = fp16_storage(MODEL, dst)
-    assert info["weights_fp16"] > 100 and info["bytes_after"] < 0.55 * info["bytes_before"]
+    info = fp16_storage(standin, dst, min_elems=1)
+    assert info["weights_fp16"] == len(onnx.load(str(standin)).graph.initializer)
+    assert {i.data_type for i in onnx.load(str(dst)).graph.initializer} == {onnx.TensorProto.FLOAT16}
     x = np.load(FIX / "a.npy")
-    a, b = run_onnx(MODEL, x), run_onnx(dst, x)
+    a, b = run_onnx(standin, x), run_onnx(dst, x)
     assert list(b) == OUTPUT_NAMES and all(b[k].dtype == np.float32 and b[k].shape == a[k].shape for k in a)
     for k in OUTPUT_NAMES:
-        if k.startswith("logit"):
-            assert 0 < np.abs(a[k] - b[k]).max() < 0.05, k
+        assert np.allclose(a[k], b[k], rtol=2e-3, atol=2e-3), k
+
+    shipped = fp16_storage(MODEL, tmp_path / "again.onnx")
+    assert shipped["weights_fp16"] == 0 and shipped["bytes_before"] < 12_000_000
 
 
 def _parity(model, onnx_path, xs):
