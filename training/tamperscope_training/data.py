@@ -74,12 +74,26 @@ def read_labels(csv_path: Path) -> list[tuple[Path, int, str]]:
         return [(root / r["image"], int(r["label"]), r["kind"]) for r in csv.DictReader(f)]
 
 
+def codec_ident(binary: Path | None = None) -> str:
+    """``tamperscope ela --print-codec`` of ``binary`` (default: the app's release binary)."""
+    return subprocess.run([str(binary or BINARY), "ela", "--print-codec"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 @functools.cache
 def ela_codec() -> str:
     """The binary's ELA codec identity (``tamperscope ela --print-codec``), as a short key."""
-    ident = subprocess.run([str(BINARY), "ela", "--print-codec"], check=True, capture_output=True,
-                           text=True).stdout.strip()
-    return hashlib.sha256(ident.encode()).hexdigest()[:8]
+    return hashlib.sha256(codec_ident().encode()).hexdigest()[:8]
+
+
+def run_ela(images, out_dir: Path, list_file: Path, binary: Path | None = None, quality: int = 90,
+            size: int = 384) -> None:
+    """``tamperscope ela`` (``binary``, default the app's release binary) on ``images``: writes
+    ``out_dir/<stem>.npy``, float32 [3,size,size], raw E = I - JPEG_quality(I), area-resized."""
+    Path(list_file).write_text("".join(f"{p}\n" for p in images))
+    subprocess.run([str(binary or BINARY), "ela", "--list", str(list_file), "--out-dir", str(out_dir),
+                    "--quality", str(quality), "--size", str(size), "--scale", "1"], check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def ela_cache(images: list[Path], name: str, quality: int = 90, size: int = 384) -> list[Path]:
@@ -89,10 +103,7 @@ def ela_cache(images: list[Path], name: str, quality: int = 90, size: int = 384)
     npys = [out / (p.stem + ".npy") for p in images]
     if not all(n.exists() for n in npys):
         out.mkdir(parents=True, exist_ok=True)
-        lst = CACHE / f"{name}_list.txt"
-        lst.write_text("".join(f"{p}\n" for p in images))
-        subprocess.run([str(BINARY), "ela", "--list", str(lst), "--out-dir", str(out), "--quality", str(quality),
-                        "--size", str(size), "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+        run_ela(images, out, CACHE / f"{name}_list.txt", quality=quality, size=size)
     return npys
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import BINARY, CACHE, SHARED, ela_codec, load_split, metrics
+from .data import CACHE, SHARED, ela_codec, load_split, metrics, run_ela
 from .export import variants_in
 from .gradcam import cam_from_outputs, fuse, resize_bilinear
 
@@ -125,10 +125,7 @@ def heldout_scores(sess, ela_scale: float, out_dir: Path) -> dict:
         rows = list(csv.DictReader(f))
     ela_dir = out_dir / "ela"
     if not ela_dir.exists():
-        lst = out_dir / "list.txt"
-        lst.write_text("".join(f"{out_dir / r['image']}\n" for r in rows))
-        subprocess.run([str(BINARY), "ela", "--list", str(lst), "--out-dir", str(ela_dir), "--quality", "90",
-                        "--size", "384", "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+        run_ela([out_dir / r["image"] for r in rows], ela_dir, out_dir / "list.txt")
     ys, ps, pix, twins = [], [], {}, {}
     for r in rows:
         stem = Path(r["image"]).stem

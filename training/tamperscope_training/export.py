@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .data import BINARY, REPO
+from .data import REPO, run_ela
 from .gradcam import cam_from_outputs
 
 VARIANTS = (2, 3, 4)
@@ -153,9 +152,7 @@ def fixture_inputs(ela_scale: float, seed: int = 1234) -> tuple[list[np.ndarray]
             p = td / f"fix{k}.jpg"
             img.save(p, "JPEG", quality=hist["q_final"], subsampling=hist["sub"])
             lst.append(str(p))
-        (td / "list.txt").write_text("\n".join(lst) + "\n")
-        subprocess.run([str(BINARY), "ela", "--list", str(td / "list.txt"), "--out-dir", str(td / "ela"),
-                        "--quality", "90", "--size", "384", "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+        run_ela(lst, td / "ela", td / "list.txt")
         for k in range(len(imgs)):
             out.append((np.load(td / "ela" / f"fix{k}.npy") / ela_scale).astype(np.float32)[None])
     return out, kinds

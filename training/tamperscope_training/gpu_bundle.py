@@ -41,7 +41,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .data import BINARY, REPO, SHARED, git_commit, labels_csv
+from .data import BINARY, REPO, SHARED, codec_ident, git_commit, labels_csv, run_ela
+from .export import sha256
 
 MIB = 1 << 20
 PART = 15 * MIB  # the device tool returns files of at most 16 MiB
@@ -52,14 +53,6 @@ DEFAULT_TRAIN = ("--model wcb-mobilenetv2-separate-lse --paired --epochs 1 --fro
 HEADLESS = REPO / "target" / "headless" / "release" / "tamperscope"
 MNV2 = SHARED / "models" / "mobilenetv2_imagenet_features.pt"
 N_REFERENCE = 4
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(MIB), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tree_bytes() -> int:
@@ -81,18 +74,10 @@ def group_key(row: dict, i: int) -> str:
 
 
 def ela_hashes(binary: Path, images: list[Path]) -> dict[str, str]:
-    """SHA-256 of ``binary ela`` tensors (the exact arguments data.py uses) for ``images``, by file name."""
+    """SHA-256 of ``binary``'s ELA tensors (data.run_ela, as training computes them) for ``images``, by name."""
     with tempfile.TemporaryDirectory() as td:
-        lst = Path(td) / "list.txt"
-        lst.write_text("".join(f"{p}\n" for p in images))
-        subprocess.run([str(binary), "ela", "--list", str(lst), "--out-dir", td, "--quality", "90", "--size", "384",
-                        "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+        run_ela(images, Path(td), Path(td) / "list.txt", binary=binary)
         return {p.name: sha256(Path(td) / (p.stem + ".npy")) for p in images}
-
-
-def codec_ident(binary: Path) -> str:
-    return subprocess.run([str(binary), "ela", "--print-codec"], check=True, capture_output=True,
-                          text=True).stdout.strip()
 
 
 def make(args) -> None:
@@ -152,6 +137,8 @@ def make(args) -> None:
         taken[s].append(grp)
 
     val_rows, counts = [], {}
+    val_dir = out / "data" / "bundle_val"
+    (val_dir / "images").mkdir(parents=True)
     for s in splits:
         n_val = round(len(taken[s]) * args.val_fraction)
         held, kept = taken[s][:n_val], taken[s][n_val:]
@@ -169,18 +156,17 @@ def make(args) -> None:
         for r in (r for g in held for r in g):
             name = f"{s}__{Path(r['image']).name}"
             val_rows.append({"image": f"images/{name}", "label": r["label"], "kind": r["kind"], "split_of": s})
-            (out / "data" / "bundle_val" / "images").mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root[s] / r["image"], out / "data" / "bundle_val" / "images" / name)
+            shutil.copy2(root[s] / r["image"], val_dir / "images" / name)
         counts[s] = {"images": len(rows), "of": total[s], "held_out": sum(len(g) for g in held)}
     if not val_rows:
         raise SystemExit("the budget leaves no images for the held-out part: raise --budget-mib or --val-fraction")
-    with open(out / "data" / "bundle_val" / "labels.csv", "w", newline="") as f:
+    with open(val_dir / "labels.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(val_rows[0]))
         w.writeheader()
         w.writerows(val_rows)
 
     # reference ELA from the release binary the CPU recipe uses; the machine must reproduce it bit for bit
-    ref_images = sorted((out / "data" / "bundle_val" / "images").iterdir())[:N_REFERENCE]
+    ref_images = sorted((val_dir / "images").iterdir())[:N_REFERENCE]
     manifest = {
         "commit": git_commit(), "data": counts, "data_splits": args.data, "val": "bundle_val",
         "train_args": args.train_args, "budget_bytes": budget, "seed": args.seed,
