@@ -46,10 +46,10 @@ from .export import sha256
 
 MIB = 1 << 20
 PART = 15 * MIB  # the device tool returns files of at most 16 MiB
-DEFAULT_DATA = "casia_rq,casia_pairs4_fresh_tex,synth_uw"
+DEFAULT_DATA = "casia_rq,casia_pairs4_fresh_tex,synth_uw2k"
 # The shipped CPU recipe (training/README.md, "CPU recipe"); run.sh's own arguments override these.
 DEFAULT_TRAIN = ("--model wcb-mobilenetv2-separate-lse --paired --epochs 1 --frozen 3 --d 64 "
-                 "--bn-recalibrate 400 --seed 1 --threads 8")
+                 "--bn-recalibrate 400 --seed 2 --threads 8")
 HEADLESS = REPO / "target" / "headless" / "release" / "tamperscope"
 MNV2 = SHARED / "models" / "mobilenetv2_imagenet_features.pt"
 N_REFERENCE = 4
