@@ -3,9 +3,10 @@ counts half"): the images of a ``tamperscope eval`` result grouped by the lumina
 they were last saved with, each table named by its nearest IJG quality.
 
 Nearest IJG quality: the q in 1..100 whose libjpeg-scaled ITU-T T.81 Annex K luminance table (K.1,
-scaled as ``jpeg_set_quality`` does, baseline-clamped to 1..255) has the least sum of absolute
-differences from the file's table. Tables that are not IJG-scaled (Photoshop's, for example) keep their
-distance, so a near-tie shows as such rather than as a quality.
+scaled as ``jpeg_set_quality`` does, baseline-clamped to 1..255) has the least sum of squared log-ratios
+to the file's table: the measure of the app's report (``engine::jpeg::ijg_equivalent_quality``), so a
+row names the quality an analyst sees. Tables that are not IJG-scaled (Photoshop's, for example) keep
+their distance, so they show as such rather than as a quality.
 
     python -m tamperscope_training.quality_table --eval ../models/measured.json \
         --dataset "$TAMPERSCOPE_SHARED/data/casia1/val"
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from PIL import Image
@@ -35,14 +37,15 @@ def ijg_table(q: int) -> list[int]:
     return [min(255, max(1, (v * s + 50) // 100)) for v in ANNEX_K_LUMA]
 
 
-def nearest_ijg_quality(table) -> tuple[int, int]:
+def nearest_ijg_quality(table) -> tuple[int, float]:
     """(q, distance): the nearest IJG quality of a 64-entry row-major luminance table and its sum of
-    absolute differences (0 for a table libjpeg wrote)."""
-    t = list(table)
+    squared log-ratios (0 for a table libjpeg wrote; the lowest q wins a tie, as in the app)."""
+    t = [math.log(max(v, 1)) for v in table]
     if len(t) != 64:
         raise ValueError(f"a luminance table has 64 entries, not {len(t)}")
-    return min(((sum(abs(a - b) for a, b in zip(ijg_table(q), t)), q) for q in range(1, 101)),
-               key=lambda dq: (dq[0], -dq[1]))[::-1]
+    dist = {q: sum((math.log(a) - b) ** 2 for a, b in zip(ijg_table(q), t)) for q in range(1, 101)}
+    q = min(dist, key=lambda k: (dist[k], k))
+    return q, dist[q]
 
 
 def luma_table(path: Path) -> tuple[int, ...]:
@@ -80,7 +83,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     rows = group(json.loads(a.eval.read_text()), a.dataset)
     for r in rows:
-        print(f"{r['class']:12s} q {r['ijg_quality']:3d} (distance {r['distance']:3d}) files {r['files']:3d} "
+        print(f"{r['class']:12s} q {r['ijg_quality']:3d} (distance {r['distance']:5.2f}) files {r['files']:3d} "
               f"p>=0.5 {100 * r['share_p_ge_0_5']:3.0f} %  mean p {r['mean_p']:.2f}  row0 {r['table_first_row']}")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1) + "\n")
