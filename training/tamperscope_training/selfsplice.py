@@ -15,8 +15,8 @@ CASIA train photo (decoded as is, so its original JPEG grid stays aligned) gives
 Both members share the host, the content and the whole file history; they differ only inside the
 pasted region (which lost the host's aligned double-compression traces). A classifier can tell them
 apart only by local evidence, which is what Grad-CAM can localise. Only authentic train photos are
-used (never val); image-level labels only: the masks are written for debugging and held-out scoring,
-never as a training signal. Deterministic: pair ``i`` uses ``default_rng([seed, i])``.
+used (never val); image-level labels by default: the masks are written for held-out scoring, and are a
+training signal only under ``train --aux-mask`` (off by default). Deterministic: pair ``i`` uses ``default_rng([seed, i])``.
 
     python -m tamperscope_training.selfsplice --out ../.cache/casia_pairs --pairs-per-host 2 --seed 5
     python -m tamperscope_training.selfsplice --out ../.cache/casia_pairs_exact --pairs-per-host 2 --seed 7 \

@@ -18,7 +18,7 @@ compression) at a random quality before the manipulation, the donor region carri
 compression, and the final image is saved as JPEG at a random quality (4:2:0 or 4:4:4 chroma).
 
 Images are CASIA-sized: 384x256 (landscape) or 256x384 (portrait), following the photo.
-Pixel masks are written to ``masks/`` for debugging only; they are never a training signal.
+Pixel masks are written to ``masks/``; they are a training signal only under ``train --aux-mask`` (off by default).
 
 Usage: python -m tamperscope_training.synth --out .cache/synth --count 800 --seed 1
 """

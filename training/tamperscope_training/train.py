@@ -19,6 +19,7 @@ supports it, else fp16 autocast with a gradient scaler); the CPU path is unchang
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -184,6 +185,35 @@ def weak_dq_targets(splits: list[str], folder: Path) -> tuple[torch.Tensor, torc
     return torch.stack(targets).unsqueeze(1).half(), torch.tensor(has)
 
 
+def generated_mask_targets(splits: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel targets from the masks that this package's generators wrote for their own images (selfsplice.py
+    twins, synth.py splices and copy-moves; a ``mask`` column in labels.csv), for ``train --aux-mask``:
+    manipulated images get their mask area-resized to the square classifier input and stored at
+    ``AUX_SIDE``, authentic images of those splits an all-zero target. CASIA images (``casia_*`` splits
+    other than the generated ``casia_pairs*``) never get one: their ground truth stays out of training.
+    Returns (targets [N, 1, S, S] float16 in [0, 1], has_target [N] bool), in the order of the splits'
+    labels.csv rows."""
+    from PIL import Image
+
+    targets, has = [], []
+    for split in splits:
+        with open(labels_csv(split)) as f:
+            rows = list(csv.DictReader(f))
+        generated = "mask" in (rows[0] if rows else {}) and not (split.startswith("casia_") and
+                                                                 not split.startswith("casia_pairs"))
+        for r in rows:
+            m = None
+            if generated and int(r["label"]) == 0:
+                m = torch.zeros(AUX_SIDE, AUX_SIDE)
+            elif generated and r["mask"]:
+                with Image.open(labels_csv(split).parent / r["mask"]) as im:
+                    sq = im.convert("L").resize((384, 384), Image.BOX).resize((AUX_SIDE, AUX_SIDE), Image.BOX)
+                    m = torch.from_numpy(np.asarray(sq, np.float32) / 255.0)
+            has.append(m is not None)
+            targets.append(m if m is not None else torch.zeros(AUX_SIDE, AUX_SIDE))
+    return torch.stack(targets).unsqueeze(1).half(), torch.tensor(has)
+
+
 def position_scores(model, fcs: dict) -> dict:
     """v -> the per-position dense score s_v [N, h, w] that the LSE head pools (model.pooled_logit)."""
     out = {}
@@ -263,6 +293,10 @@ def main(argv=None):
                          "item 5; needs --aux-dq-dir); 0: off")
     ap.add_argument("--aux-dq-dir", default=str(CACHE / "weak_dq"),
                     help="`tamperscope analyze` output of the original CASIA train manipulated files")
+    ap.add_argument("--aux-mask", type=float, default=0.0,
+                    help="weight of an auxiliary loss on the masks of the generated training images (selfsplice.py, "
+                         "synth.py; never CASIA's): pixel supervision, a departure from the paper's weak "
+                         "supervision; 0: off")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
@@ -334,6 +368,14 @@ def main(argv=None):
         aux_t, aux_has = weak_dq_targets(args.data.split(","), Path(args.aux_dq_dir))
         assert len(aux_t) == len(xtr), "weak targets and the training images disagree"
         print(f"weak compression targets: {int(aux_has.sum())} of {len(aux_has)} images", flush=True)
+    aux_w = args.aux_dq
+    if args.aux_mask > 0:
+        if aux_t is not None:
+            raise SystemExit("--aux-dq and --aux-mask are separate experiments: give one")
+        aux_t, aux_has = generated_mask_targets(args.data.split(","))
+        assert len(aux_t) == len(xtr), "mask targets and the training images disagree"
+        aux_w = args.aux_mask
+        print(f"generated-mask targets: {int(aux_has.sum())} of {len(aux_has)} images", flush=True)
     t_prep = time.time() - t0
     print(f"data {counts}, prepared in {t_prep:.0f}s (cached stem: {cached})", flush=True)
 
@@ -379,7 +421,7 @@ def main(argv=None):
                 z = z + bias_logit[idx].to(device).unsqueeze(1)
             loss = F.binary_cross_entropy_with_logits(z, y) * z.shape[1]
             if aux is not None:
-                loss = loss + args.aux_dq * aux
+                loss = loss + aux_w * aux
             frac = (time.time() - t_train) / budget_s if budget_s else step / total
             for gr in opt.param_groups:
                 gr["lr"] = lr_at(frac)

@@ -206,3 +206,30 @@ def test_position_scores_pool_to_the_lse_logit_and_weak_targets_follow_the_label
     half = train.AUX_SIDE // 2
     assert float(t[0, 0, :, : half - 1].min()) == 1.0 and float(t[0, 0, :, half + 1:].max()) == 0.0
     assert float(t[1].abs().max()) == 0.0
+
+
+def test_generated_mask_targets_follow_the_generators_masks_and_never_casia(tmp_path, monkeypatch):
+    """train --aux-mask: generated manipulated images get their own mask (square-resized like the ELA
+    input), generated authentic images an all-zero target, and CASIA images none, even with a mask column."""
+    from PIL import Image
+
+    from tamperscope_training import train
+
+    gen = tmp_path / "synth_t"
+    (gen / "masks").mkdir(parents=True)
+    top = np.zeros((200, 300), np.uint8)
+    top[:100] = 255
+    Image.fromarray(top).save(gen / "masks" / "a.png")
+    (gen / "labels.csv").write_text("image,label,kind,mask\nimages/a.jpg,1,splice,masks/a.png\n"
+                                    "images/b.jpg,0,authentic,\nimages/c.jpg,1,copy-move,\n")
+    casia = tmp_path / "casia_rq_t"
+    casia.mkdir()
+    (casia / "labels.csv").write_text("image,label,kind,mask\nimages/rq_Sp_a.jpg,1,splicing,masks/a.png\n"
+                                      "images/rq_Au_b.jpg,0,authentic,\n")
+    monkeypatch.setattr(train, "labels_csv", lambda sp: tmp_path / sp / "labels.csv")
+    t, has = train.generated_mask_targets(["synth_t", "casia_rq_t"])
+    assert has.tolist() == [True, True, False, False, False]
+    assert t.shape == (5, 1, train.AUX_SIDE, train.AUX_SIDE)
+    half = train.AUX_SIDE // 2
+    assert float(t[0, 0, : half - 1].min()) == 1.0 and float(t[0, 0, half + 1:].max()) == 0.0
+    assert float(t[1:].abs().max()) == 0.0
