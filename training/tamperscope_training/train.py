@@ -214,13 +214,14 @@ def generated_mask_targets(splits: list[str]) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack(targets).unsqueeze(1).half(), torch.tensor(has)
 
 
-def position_scores(model, fcs: dict) -> dict:
-    """v -> the per-position dense score s_v [N, h, w] that the LSE head pools (model.pooled_logit)."""
+def position_scores(model, fcs: dict, with_bias: bool = True) -> dict:
+    """v -> the per-position dense score s_v [N, h, w] that the LSE head pools (model.pooled_logit); without
+    the bias, w.f: the LSE head's Grad-CAM before its ReLU, up to the positive factor 1 / (h w)."""
     out = {}
     for v in model.variants:
         net = model.nets[model.variants.index(v)] if hasattr(model, "nets") else model
         lin = net.heads[str(v)]
-        out[v] = torch.einsum("nchw,oc->nohw", fcs[v], lin.weight)[:, 0] + lin.bias
+        out[v] = torch.einsum("nchw,oc->nohw", fcs[v], lin.weight)[:, 0] + (lin.bias if with_bias else 0)
     return out
 
 
@@ -297,6 +298,9 @@ def main(argv=None):
                     help="weight of an auxiliary loss on the masks of the generated training images (selfsplice.py, "
                          "synth.py; never CASIA's): pixel supervision, a departure from the paper's weak "
                          "supervision; 0: off")
+    ap.add_argument("--aux-on", choices=["score", "cam"], default="score",
+                    help="what the auxiliary loss supervises: the head's per-position score s = w.f + b (score), or "
+                         "w.f alone (cam): for the LSE head Grad-CAM is ReLU(w.f) / (h w), so only w.f > 0 shows")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
@@ -413,7 +417,8 @@ def main(argv=None):
                     m = aux_has[idx]
                     if bool(m.any()):
                         t = flip(aux_t[idx][m].to(device).float(), bool(fh), bool(fv))
-                        s_pos = position_scores(model, {v: fc[m.to(device)] for v, fc in fcs.items()})
+                        s_pos = position_scores(model, {v: fc[m.to(device)] for v, fc in fcs.items()},
+                                                with_bias=args.aux_on == "score")
                         aux = sum(F.binary_cross_entropy_with_logits(
                             sv.float(), F.adaptive_avg_pool2d(t, sv.shape[-2:])[:, 0]) for sv in s_pos.values())
             y = ytr[idx].to(device).unsqueeze(1).expand_as(z)

@@ -189,6 +189,11 @@ def test_position_scores_pool_to_the_lse_logit_and_weak_targets_follow_the_label
             sv = s[v].flatten(1)
             pooled = (torch.logsumexp(LSE_R * sv, dim=1) - np.log(sv.shape[1])) / LSE_R
             assert torch.allclose(pooled, m(x)[:, j], atol=1e-4)
+        # --aux-on cam supervises w.f, the score less the head's bias (Grad-CAM before its ReLU)
+        cam = train.position_scores(m, fcs, with_bias=False)
+        for v in m.variants:
+            bias = m.nets[m.variants.index(v)].heads[str(v)].bias
+            assert torch.allclose(cam[v], s[v] - bias, atol=1e-5)
 
     split = tmp_path / "casia_rq_t"
     split.mkdir()
