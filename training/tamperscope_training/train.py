@@ -1,4 +1,5 @@
-"""Train WCBnet (or the plain ResNet-50 baseline) on signed ELA, image-level labels only.
+"""Train WCBnet (or the plain ResNet-50 baseline) on signed ELA with image-level labels (the paper's weak
+supervision; the auxiliary pixel losses ``--aux-dq`` and ``--aux-mask`` are experiments, off by default).
 
 CPU recipe (see training/README.md):
   python -m tamperscope_training.train --model wcb-mobilenetv2 --data casia_train,synth \
@@ -199,8 +200,8 @@ def generated_mask_targets(splits: list[str]) -> tuple[torch.Tensor, torch.Tenso
     for split in splits:
         with open(labels_csv(split)) as f:
             rows = list(csv.DictReader(f))
-        generated = "mask" in (rows[0] if rows else {}) and not (split.startswith("casia_") and
-                                                                 not split.startswith("casia_pairs"))
+        casia = split.startswith("casia_") and not split.startswith("casia_pairs")  # CASIA's own files
+        generated = bool(rows) and "mask" in rows[0] and not casia
         for r in rows:
             m = None
             if generated and int(r["label"]) == 0:
