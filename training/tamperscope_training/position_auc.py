@@ -43,13 +43,13 @@ def position_auc(ckpt: Path, split: str, n: int, ela_scale: float = 2.0) -> dict
         chunk = idx[start:start + 8]
         with torch.no_grad():
             fcs = model.features(load_ela([npys[i] for i in chunk], ela_scale).float())
-            s = position_scores(model, fcs)
+            # s = w.f + b with one b per variant: s ranks positions exactly as w.f does
             wf = position_scores(model, fcs, with_bias=False)
         for v in model.variants:
             for k, i in enumerate(chunk):
-                t = F.adaptive_avg_pool2d(targets[i:i + 1].float(), s[v].shape[-2:])[0, 0].numpy() > 0.5
+                t = F.adaptive_avg_pool2d(targets[i:i + 1].float(), wf[v].shape[-2:])[0, 0].numpy() > 0.5
                 if 0 < t.sum() < t.size:
-                    per[v]["score"].append(auc(t, s[v][k].numpy()))
+                    per[v]["score"].append(auc(t, wf[v][k].numpy()))
                     per[v]["gradcam"].append(auc(t, np.maximum(wf[v][k].numpy(), 0)))
                     zero[v].append(float(wf[v][k].max()) <= 0)
     return {str(v): {**{k: {"mean_auc": round(float(np.mean(a)), 4), "se": round(float(np.std(a) / np.sqrt(len(a))), 4),

@@ -162,6 +162,16 @@ class Inputs:
 AUX_SIDE = 96  # weak targets are stored at 384 / 4 and pooled to each variant's feature grid
 
 
+def square_target(png: Path) -> torch.Tensor:
+    """A map as an auxiliary target: grey levels / 255, area-resized to the square 384 x 384 classifier
+    input (the ELA's geometry) and on to ``AUX_SIDE`` x ``AUX_SIDE`` float32."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        sq = im.convert("L").resize((384, 384), Image.BOX).resize((AUX_SIDE, AUX_SIDE), Image.BOX)
+    return torch.from_numpy(np.asarray(sq, np.float32) / 255.0)
+
+
 def weak_dq_targets(splits: list[str], folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Weak pixel targets for the auxiliary loss (issue 19, item 5): for each manipulated training image
     of a ``casia_rq*`` split, the app's combined compression map (``compression_raw.png`` of
@@ -169,8 +179,6 @@ def weak_dq_targets(splits: list[str], folder: Path) -> tuple[torch.Tensor, torc
     square classifier input and stored at ``AUX_SIDE``; never a ground-truth mask. Images without such a
     map (authentic, other splits, no trace found) get no target. Returns (targets [N, 1, S, S] float16,
     has_target [N] bool), in the order of the splits' labels.csv rows."""
-    from PIL import Image
-
     targets, has = [], []
     for split in splits:
         for path, label, _ in read_labels(labels_csv(split)):
@@ -178,9 +186,7 @@ def weak_dq_targets(splits: list[str], folder: Path) -> tuple[torch.Tensor, torc
             if split.startswith("casia_rq") and label == 1:
                 f = folder / path.stem.removeprefix("rq_") / "compression_raw.png"
                 if f.exists():
-                    with Image.open(f) as im:
-                        sq = im.convert("L").resize((384, 384), Image.BOX).resize((AUX_SIDE, AUX_SIDE), Image.BOX)
-                        m = torch.from_numpy(np.asarray(sq, np.float32) / 255.0)
+                    m = square_target(f)
             has.append(m is not None)
             targets.append(m if m is not None else torch.zeros(AUX_SIDE, AUX_SIDE))
     return torch.stack(targets).unsqueeze(1).half(), torch.tensor(has)
@@ -194,8 +200,6 @@ def generated_mask_targets(splits: list[str]) -> tuple[torch.Tensor, torch.Tenso
     other than the generated ``casia_pairs*``) never get one: their ground truth stays out of training.
     Returns (targets [N, 1, S, S] float16 in [0, 1], has_target [N] bool), in the order of the splits'
     labels.csv rows."""
-    from PIL import Image
-
     targets, has = [], []
     for split in splits:
         with open(labels_csv(split)) as f:
@@ -207,9 +211,7 @@ def generated_mask_targets(splits: list[str]) -> tuple[torch.Tensor, torch.Tenso
             if generated and int(r["label"]) == 0:
                 m = torch.zeros(AUX_SIDE, AUX_SIDE)
             elif generated and r["mask"]:
-                with Image.open(labels_csv(split).parent / r["mask"]) as im:
-                    sq = im.convert("L").resize((384, 384), Image.BOX).resize((AUX_SIDE, AUX_SIDE), Image.BOX)
-                    m = torch.from_numpy(np.asarray(sq, np.float32) / 255.0)
+                m = square_target(labels_csv(split).parent / r["mask"])
             has.append(m is not None)
             targets.append(m if m is not None else torch.zeros(AUX_SIDE, AUX_SIDE))
     return torch.stack(targets).unsqueeze(1).half(), torch.tensor(has)
